@@ -1,0 +1,81 @@
+"""File helpers: atomic writes with explicit modes, password files, STEPPATH."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+SECRET_FILE_MODE = 0o600
+SECRET_DIR_MODE = 0o700
+PUBLIC_FILE_MODE = 0o644
+PUBLIC_DIR_MODE = 0o755
+
+
+def step_path() -> Path:
+    """The STEPPATH directory: ``$STEPPATH`` or ``~/.step``."""
+    env = os.environ.get("STEPPATH")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".step"
+
+
+def ensure_dir(path: Path, mode: int = PUBLIC_DIR_MODE) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=mode)
+    os.chmod(path, mode)
+    return path
+
+
+def atomic_write(path: Path | str, data: bytes | str, mode: int = PUBLIC_FILE_MODE) -> None:
+    """Write ``data`` to ``path`` atomically: temp file in the same directory, fsync, rename.
+
+    The file never exists with partial content or with a wider mode than ``mode``.
+    """
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode()
+    directory = path.parent if str(path.parent) else Path(".")
+    tmp = directory / f".{path.name}.tmp{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def read_password_file(path: str | Path) -> bytes:
+    """Read a password file as step does: the content without trailing CR/LF."""
+    try:
+        data = Path(path).expanduser().read_bytes()
+    except FileNotFoundError:
+        raise OSError(f"password file {path} does not exist") from None
+    except IsADirectoryError:
+        raise OSError(f"password file {path} is a directory") from None
+    except PermissionError:
+        raise OSError(f"password file {path}: permission denied") from None
+    return data.rstrip(b"\r\n")
+
+
+def read_file(path: str | Path, what: str = "file") -> bytes:
+    """Read a file, turning OS errors into one-line messages."""
+    try:
+        return Path(path).expanduser().read_bytes()
+    except FileNotFoundError:
+        raise OSError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise OSError(f"{what} {path} is a directory") from None
+    except PermissionError:
+        raise OSError(f"{what} {path}: permission denied") from None

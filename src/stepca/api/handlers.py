@@ -1,0 +1,210 @@
+"""The X.509 API handlers, wire-compatible with smallstep's step-ca (``api/*.go``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+from aiohttp import web
+
+from stepca.api.render import error_response, internal_error, issued_body, json_response
+from stepca.errors import BadRequest, PayloadTooLarge, StepError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from stepca.authority.authority import Authority
+
+MAX_BODY = 1 << 20  # 1 MiB
+
+
+class AuthorityRef(Protocol):
+    """The handlers' view of the server: the current authority (swapped on reload) and a logger."""
+
+    @property
+    def current(self) -> Authority: ...
+
+    def log_request(
+        self, request: web.Request, status: int, started: float, fields: dict[str, Any]
+    ) -> None: ...
+
+    def log_error(self, request: web.Request, exc: BaseException) -> None: ...
+
+
+Handler = Callable[[web.Request, "Authority", dict[str, Any]], Awaitable[web.Response]]
+
+
+def endpoint(ref: AuthorityRef, fn: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Wrap a handler: current authority in, StepError → {status, message}, one log line out."""
+
+    async def handle(request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        fields: dict[str, Any] = {}
+        try:
+            response = await fn(request, ref.current, fields)
+        except StepError as exc:
+            response = error_response(exc)
+            fields["error"] = exc.log_detail or exc.detail
+        except Exception as exc:
+            ref.log_error(request, exc)
+            response = internal_error()
+        ref.log_request(request, response.status, started, fields)
+        return response
+
+    return handle
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise PayloadTooLarge(f"the request body is larger than {MAX_BODY} bytes")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(f"the request body is larger than {MAX_BODY} bytes") from None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadRequest("error decoding json") from None
+    if not isinstance(data, dict):
+        raise BadRequest("error decoding json")
+    return data
+
+
+def peer_certificate(request: web.Request) -> x509.Certificate | None:
+    transport = request.transport
+    ssl_obj = transport.get_extra_info("ssl_object") if transport is not None else None
+    der = ssl_obj.getpeercert(binary_form=True) if ssl_obj is not None else None
+    if not der:
+        return None
+    from cryptography import x509
+
+    return x509.load_der_x509_certificate(der)
+
+
+def _str_field(data: dict[str, Any], name: str) -> str:
+    value = data.get(name, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string")
+    return value
+
+
+# ----------------------------------------------------------------------------------- read-only
+
+
+async def health(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def version(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    from stepca import API_COMPAT_VERSION
+
+    return json_response({"version": API_COMPAT_VERSION})
+
+
+async def root(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    return json_response({"ca": ca.root(request.match_info["sha"])})
+
+
+async def roots(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    return json_response({"crts": ca.root_pems})
+
+
+async def roots_pem(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    return web.Response(text="".join(ca.root_pems), content_type="application/x-pem-file")
+
+
+async def intermediates(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    return json_response({"crts": list(ca.chain_pems)})
+
+
+async def intermediates_pem(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    return web.Response(text="".join(ca.chain_pems), content_type="application/x-pem-file")
+
+
+async def federation(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    return json_response({"crts": ca.federated_pems})
+
+
+async def provisioners(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    cursor = request.query.get("cursor", "")
+    limit_text = request.query.get("limit", "")
+    try:
+        limit = int(limit_text) if limit_text else 0
+    except ValueError:
+        raise BadRequest(f"limit {limit_text!r} is not a number") from None
+    if limit < 0:
+        raise BadRequest("limit cannot be negative")
+    items, next_cursor = ca.provisioners.page(cursor, limit)
+    return json_response({"provisioners": items, "nextCursor": next_cursor})
+
+
+async def encrypted_key(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    return json_response({"key": ca.encrypted_key(request.match_info["kid"])})
+
+
+# ----------------------------------------------------------------------------------- issuance
+
+
+async def sign(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    data = await read_json(request)
+    csr = data.get("csr")
+    issued = await ca.sign(csr, _str_field(data, "ott"), data.get("notBefore"), data.get("notAfter"))
+    _log_issued(fields, issued)
+    return json_response(issued_body(issued, ca.tls_options), status=201)
+
+
+async def renew(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        issued = await ca.renew_with_token(auth[7:].strip())
+    else:
+        cert = peer_certificate(request)
+        if cert is None:
+            raise BadRequest("missing client certificate")
+        issued = await ca.renew(cert)
+    _log_issued(fields, issued)
+    return json_response(issued_body(issued, ca.tls_options), status=201)
+
+
+async def rekey(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    data = await read_json(request)
+    cert = peer_certificate(request)
+    if cert is None:
+        raise BadRequest("missing client certificate")
+    issued = await ca.rekey(cert, data.get("csr"))
+    _log_issued(fields, issued)
+    return json_response(issued_body(issued, ca.tls_options), status=201)
+
+
+async def revoke(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    data = await read_json(request)
+    serial = _str_field(data, "serial")
+    if not serial:
+        raise BadRequest("missing serial")
+    code = data.get("reasonCode", 0)
+    if code is None:
+        code = 0
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise BadRequest("reasonCode must be an integer")
+    passive = data.get("passive", True)
+    ott = _str_field(data, "ott")
+    await ca.revoke(
+        serial=serial,
+        ott=ott,
+        mtls_cert=None if ott else peer_certificate(request),
+        reason_code=code,
+        reason=_str_field(data, "reason"),
+        passive=bool(passive),
+    )
+    fields["serial"] = serial
+    return json_response({"status": "ok"})
+
+
+def _log_issued(fields: dict[str, Any], issued: Any) -> None:
+    fields["serial"] = issued.cert.serial_number
+    if issued.provisioner is not None:
+        fields["provisioner"] = issued.provisioner.name

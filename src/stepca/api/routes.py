@@ -1,0 +1,58 @@
+"""Every route, in one table, mounted at ``/`` and ``/1.0/`` like smallstep's router."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from stepca.api import handlers as h
+from stepca.api.render import error_response
+from stepca.errors import NotFound
+
+if TYPE_CHECKING:
+    from stepca.api.handlers import AuthorityRef, Handler
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "health", h.health),
+    ("GET", "version", h.version),
+    ("GET", "root/{sha}", h.root),
+    ("GET", "roots", h.roots),
+    ("GET", "roots.pem", h.roots_pem),
+    ("GET", "intermediates", h.intermediates),
+    ("GET", "intermediates.pem", h.intermediates_pem),
+    ("GET", "federation", h.federation),
+    ("GET", "provisioners", h.provisioners),
+    ("GET", "provisioners/{kid}/encrypted-key", h.encrypted_key),
+    ("POST", "sign", h.sign),
+    ("POST", "renew", h.renew),
+    ("POST", "rekey", h.rekey),
+    ("POST", "revoke", h.revoke),
+]
+
+#: routes contributed by optional subsystems (SSH, ACME, ...): (module, attribute)
+EXTRA_ROUTE_TABLES = [
+    ("stepca.api.ssh", "ROUTES"),
+]
+
+
+async def _not_found(request: web.Request) -> web.Response:
+    return error_response(NotFound())
+
+
+def build_app(ref: AuthorityRef) -> web.Application:
+    app = web.Application(client_max_size=h.MAX_BODY)
+    table = list(ROUTES)
+    import importlib
+
+    for module_name, attr in EXTRA_ROUTE_TABLES:
+        try:
+            table += getattr(importlib.import_module(module_name), attr)
+        except ModuleNotFoundError:
+            continue
+    for method, path, fn in table:
+        wrapped = h.endpoint(ref, fn)
+        for prefix in ("/", "/1.0/"):
+            app.router.add_route(method, prefix + path, wrapped)
+    app.router.add_route("*", "/{tail:.*}", _not_found)
+    return app

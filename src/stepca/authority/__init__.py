@@ -1,0 +1,1 @@
+"""The CA core: sign, renew, rekey, revoke, claims, templates. No HTTP, no SQL."""

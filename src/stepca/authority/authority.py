@@ -1,0 +1,387 @@
+"""The Authority: one configuration's CA, with its keys, provisioners, issuer and store.
+
+Built once per configuration load (start-up and each SIGHUP); requests hold a reference to the
+instance they started with, so a reload swaps one reference and drops nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from stepca.authority.claims import EffectiveClaims, x509_validity
+from stepca.authority.names import authorize_names
+from stepca.authority.timeparse import parse_time_duration
+from stepca.authority.x509_issuer import LeafRequest, X509Issuer
+from stepca.config import CAConfig
+from stepca.crypto.keys import PrivateKey
+from stepca.crypto.pem import der_to_pem, sha256_fingerprint
+from stepca.db.records import (
+    AlreadyRevokedError,
+    CertificateRecord,
+    RevocationRecord,
+    TokenReusedError,
+    UsedToken,
+)
+from stepca.db.sql import IssueOp, RevokeOp
+from stepca.errors import BadRequest, Forbidden, NotFound, NotImplementedByCA, StepError, Unauthorized
+from stepca.provisioner.base import ParsedToken, Provisioner, TokenContext
+from stepca.provisioner.registry import ProvisionerRegistry
+
+if TYPE_CHECKING:
+    from stepca.db.batch import AsyncStore
+
+log = logging.getLogger("stepca.authority")
+
+#: RFC 5280 CRLReason codes step accepts for revocation
+REASON_CODES = {0, 1, 2, 3, 4, 5, 6, 8, 9, 10}
+
+ENDPOINTS = ("sign", "renew", "rekey", "revoke", "ssh/sign", "ssh/renew", "ssh/rekey", "ssh/revoke")
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    cert: x509.Certificate
+    pem: str
+    chain_pems: tuple[str, ...]  # intermediates after the leaf
+    provisioner: Provisioner | None = None
+
+
+def build_audiences(dns_names: list[str], address: str) -> dict[str, frozenset[str]]:
+    """Token audiences the CA accepts per endpoint: every dnsName, with or without the port,
+    with or without the /1.0 prefix."""
+    port = address.rsplit(":", 1)[1] if ":" in address else "443"
+    hosts: list[str] = []
+    for name in dns_names:
+        host = f"[{name}]" if ":" in name and not name.startswith("[") else name
+        hosts += [host, f"{host}:{port}"]
+        if port == "443":
+            hosts.append(f"{host}:443")
+    out: dict[str, frozenset[str]] = {}
+    for ep in ENDPOINTS:
+        out[ep] = frozenset(f"https://{h}{prefix}{ep}" for h in hosts for prefix in ("/1.0/", "/"))
+    return out
+
+
+def serial_str(serial: int) -> str:
+    return str(serial)
+
+
+class Authority:
+    def __init__(
+        self,
+        *,
+        config: CAConfig,
+        raw_config: dict[str, Any],
+        roots: list[x509.Certificate],
+        federated_roots: list[x509.Certificate],
+        intermediate: x509.Certificate,
+        intermediate_key: PrivateKey,
+        store: AsyncStore,
+        start_time: float,
+        ssh: Any = None,
+    ) -> None:
+        self.config = config
+        self.raw_config = raw_config
+        self.store = store
+        self.start_time = start_time
+        self.ssh = ssh
+        self.roots = roots
+        self.root_pems = [r.public_bytes(serialization.Encoding.PEM).decode() for r in roots]
+        self.federated_pems = self.root_pems + [
+            r.public_bytes(serialization.Encoding.PEM).decode() for r in federated_roots
+        ]
+        self.root_by_sha = {
+            sha256_fingerprint(r.public_bytes(serialization.Encoding.DER)): pem
+            for r, pem in zip(roots, self.root_pems, strict=True)
+        }
+        self.issuer = X509Issuer(intermediate, intermediate_key, config.authority.template)
+        self.chain_pems: tuple[str, ...] = (self.issuer.pem,)
+        base_claims = EffectiveClaims().merged(config.authority.claims)
+        if config.authority.disable_issued_at_check:
+            from dataclasses import replace
+
+            base_claims = replace(base_claims, disable_issued_at_check=True)
+        base_claims.check_consistent("authority")
+        self.claims = base_claims
+        raw_provs = list((raw_config.get("authority") or {}).get("provisioners") or [])
+        self.provisioners = ProvisionerRegistry(config.authority.provisioners, raw_provs, base_claims)
+        self.audiences = build_audiences(config.dns_names, config.address)
+        self.backdate = config.authority.backdate
+        self.tls_options = _tls_options(raw_config)
+
+    # ------------------------------------------------------------------ helpers
+
+    def token_context(self, endpoint: str, now: float | None = None) -> TokenContext:
+        return TokenContext(
+            audiences=self.audiences[endpoint], now=now or time.time(), start_time=self.start_time
+        )
+
+    async def _record(self, op: IssueOp | RevokeOp) -> None:
+        outcome = await self.store.apply(op)
+        if outcome is None:
+            return
+        if isinstance(outcome, TokenReusedError):
+            raise Unauthorized("token already used")
+        if isinstance(outcome, AlreadyRevokedError):
+            raise BadRequest(f"certificate with serial number {outcome.args[0]} is already revoked")
+        log.error("database write failed: %s", outcome)
+        raise StepError("the certificate could not be stored")
+
+    def _issued(self, cert: x509.Certificate, der: bytes, provisioner: Provisioner | None) -> Issued:
+        return Issued(cert=cert, pem=der_to_pem(der), chain_pems=self.chain_pems, provisioner=provisioner)
+
+    # ------------------------------------------------------------------ sign
+
+    async def sign(
+        self, csr_pem: str, ott: str, not_before: object = None, not_after: object = None
+    ) -> Issued:
+        csr = load_csr(csr_pem)
+        now_ts = time.time()
+        tok = ParsedToken.parse(ott)
+        provisioner = self.provisioners.for_token(tok)
+        opts = provisioner.authorize_sign(tok, self.token_context("sign", now_ts))
+        now = datetime.fromtimestamp(int(now_ts), UTC)
+        sans = authorize_names(csr, opts.subject, opts.sans)
+        nb, na = x509_validity(
+            provisioner.claims,
+            now,
+            parse_time_duration(not_before, now, "notBefore"),
+            parse_time_duration(not_after, now, "notAfter"),
+            self.backdate,
+        )
+        cert = self.issuer.issue(
+            LeafRequest(
+                public_key=csr.public_key(),  # type: ignore[arg-type]
+                common_name=opts.subject,
+                sans=sans,
+                not_before=nb,
+                not_after=na,
+                provisioner_extension=provisioner.extension_der(),
+            )
+        )
+        der = cert.public_bytes(serialization.Encoding.DER)
+        await self._record(
+            IssueOp(
+                cert=CertificateRecord(
+                    serial=str(cert.serial_number),
+                    der=der,
+                    provisioner=provisioner.name,
+                    subject=opts.subject,
+                    not_before=int(nb.timestamp()),
+                    not_after=int(na.timestamp()),
+                    origin="sign",
+                ),
+                token=UsedToken(opts.token_id, provisioner.id, opts.token_expires),
+            )
+        )
+        return self._issued(cert, der, provisioner)
+
+    # ------------------------------------------------------------------ renew / rekey
+
+    async def _check_renewable(self, cert: x509.Certificate, *, allow_expired: bool = False) -> Provisioner:
+        serial = serial_str(cert.serial_number)
+        if not _issued_by(cert, self.issuer.cert):
+            raise Unauthorized("the certificate was not issued by this certificate authority")
+        known = await self.store.read(self.store.store.get_certificate, serial)
+        if known is None:
+            raise Unauthorized(
+                f"certificate with serial number {serial} is unknown to this certificate authority"
+            )
+        if await self.store.read(self.store.store.get_revocation, serial) is not None:
+            raise Unauthorized(f"certificate with serial number {serial} has been revoked")
+        provisioner = self.provisioners.for_certificate(cert)
+        if provisioner is None:
+            raise Unauthorized("the provisioner of the certificate no longer exists")
+        now = datetime.now(UTC)
+        expired = now > cert.not_valid_after_utc
+        if expired and not (allow_expired and provisioner.claims.allow_renewal_after_expiry):
+            raise Unauthorized("the certificate has expired")
+        if now < cert.not_valid_before_utc - self.backdate:
+            raise Unauthorized("the certificate is not yet valid")
+        provisioner.authorize_renew(cert)
+        return provisioner
+
+    async def renew(self, cert: x509.Certificate, *, allow_expired: bool = False) -> Issued:
+        provisioner = await self._check_renewable(cert, allow_expired=allow_expired)
+        return await self._reissue(cert, provisioner, cert.public_key(), "renew")  # type: ignore[arg-type]
+
+    async def rekey(self, cert: x509.Certificate, csr_pem: str) -> Issued:
+        csr = load_csr(csr_pem)
+        provisioner = await self._check_renewable(cert)
+        return await self._reissue(cert, provisioner, csr.public_key(), "rekey")  # type: ignore[arg-type]
+
+    async def _reissue(
+        self, old: x509.Certificate, provisioner: Provisioner, public_key: Any, origin: str
+    ) -> Issued:
+        lifetime = old.not_valid_after_utc - old.not_valid_before_utc
+        nb = datetime.fromtimestamp(int(time.time()), UTC) - self.backdate
+        cert = self.issuer.issue(
+            LeafRequest(
+                public_key=public_key,
+                common_name="",
+                subject=old.subject,
+                sans=None,
+                not_before=nb,
+                not_after=nb + lifetime,
+                provisioner_extension=provisioner.extension_der(),
+                copied_extensions=tuple(old.extensions),
+            )
+        )
+        der = cert.public_bytes(serialization.Encoding.DER)
+        await self._record(
+            IssueOp(
+                cert=CertificateRecord(
+                    serial=str(cert.serial_number),
+                    der=der,
+                    provisioner=provisioner.name,
+                    subject=_cn(old),
+                    not_before=int(nb.timestamp()),
+                    not_after=int((nb + lifetime).timestamp()),
+                    origin=origin,
+                )
+            )
+        )
+        return self._issued(cert, der, provisioner)
+
+    async def renew_with_token(self, ott: str) -> Issued:
+        """Renew through an x5c token (``Authorization: Bearer``): works after expiry when the
+        provisioner allows it (Python's TLS refuses expired client certificates)."""
+        from stepca.authority.renew_token import verify_renew_token
+
+        tok = ParsedToken.parse(ott)
+        cert = verify_renew_token(tok, self, self.token_context("renew"))
+        provisioner = await self._check_renewable(cert, allow_expired=True)
+        from stepca.db.sql import UseTokenOp
+
+        outcome = await self.store.apply(UseTokenOp(UsedToken(tok.token_id, provisioner.id, tok.expires_at)))
+        if isinstance(outcome, TokenReusedError):
+            raise Unauthorized("token already used")
+        return await self._reissue(cert, provisioner, cert.public_key(), "renew")
+
+    # ------------------------------------------------------------------ revoke
+
+    async def revoke(
+        self,
+        *,
+        serial: str,
+        ott: str,
+        mtls_cert: x509.Certificate | None,
+        reason_code: int,
+        reason: str,
+        passive: bool,
+    ) -> None:
+        if not passive:
+            raise NotImplementedByCA("revoke: active revocation is not implemented; use passive revocation")
+        if reason_code not in REASON_CODES:
+            raise BadRequest(f"reasonCode {reason_code} is not a valid RFC 5280 CRLReason")
+        serial = normalize_serial(serial)
+        now = int(time.time())
+        token: UsedToken | None = None
+        provisioner_id = ""
+        if ott:
+            tok = ParsedToken.parse(ott)
+            provisioner = self.provisioners.for_token(tok)
+            opts = provisioner.authorize_revoke(tok, self.token_context("revoke"))
+            if normalize_serial(opts.serial) != serial:
+                raise Unauthorized("token subject does not match the serial number to revoke")
+            token = UsedToken(opts.token_id, provisioner.id, opts.token_expires)
+            provisioner_id = provisioner.id
+        elif mtls_cert is not None:
+            if serial_str(mtls_cert.serial_number) != serial:
+                raise Unauthorized(
+                    "the client certificate serial number does not match the serial number to revoke"
+                )
+            if not _issued_by(mtls_cert, self.issuer.cert):
+                raise Unauthorized("the client certificate was not issued by this certificate authority")
+            p = self.provisioners.for_certificate(mtls_cert)
+            provisioner_id = p.id if p else ""
+        else:
+            raise Unauthorized("revoke requires a token or a client certificate")
+        record = await self.store.read(self.store.store.get_certificate, serial)
+        await self._record(
+            RevokeOp(
+                RevocationRecord(
+                    serial=serial,
+                    reason_code=reason_code,
+                    reason=reason,
+                    revoked_at=now,
+                    provisioner=provisioner_id,
+                    token_id=token.token_id if token else "",
+                    mtls=mtls_cert is not None and not ott,
+                    not_after=record.not_after if record else 0,
+                ),
+                token=token,
+            )
+        )
+
+    # ------------------------------------------------------------------ read-only
+
+    def root(self, sha: str) -> str:
+        pem = self.root_by_sha.get(sha.lower().replace(":", ""))
+        if pem is None:
+            raise NotFound(f"root with fingerprint {sha} was not found")
+        return pem
+
+    def encrypted_key(self, kid: str) -> str:
+        p = self.provisioners.by_kid(kid)
+        key = getattr(getattr(p, "jwk_config", None), "encrypted_key", None)
+        if not key:
+            raise NotFound(f"encrypted key for provisioner {kid} was not found")
+        return str(key)
+
+
+def load_csr(csr_pem: object) -> x509.CertificateSigningRequest:
+    if not isinstance(csr_pem, str) or "CERTIFICATE REQUEST" not in csr_pem:
+        raise BadRequest("invalid certificate request: not a PEM CERTIFICATE REQUEST")
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+    except ValueError:
+        raise BadRequest("invalid certificate request: cannot be parsed") from None
+    if not csr.is_signature_valid:
+        raise BadRequest("invalid certificate request: signature is not valid")
+    return csr
+
+
+def normalize_serial(serial: str) -> str:
+    """Serials are decimal; step also accepts hex with a 0x prefix or colon-separated hex."""
+    s = str(serial).strip()
+    try:
+        if s.lower().startswith("0x"):
+            return str(int(s[2:], 16))
+        if ":" in s:
+            return str(int(s.replace(":", ""), 16))
+        return str(int(s, 10))
+    except ValueError:
+        raise BadRequest(f"invalid serial number {serial!r}") from None
+
+
+def _cn(cert: x509.Certificate) -> str:
+    from cryptography.x509.oid import NameOID
+
+    attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(attrs[0].value) if attrs else ""
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except Exception:
+        return False
+    return True
+
+
+def _tls_options(raw: dict[str, Any]) -> dict[str, Any] | None:
+    tls = raw.get("tls")
+    return dict(tls) if isinstance(tls, dict) else None
+
+
+__all__ = ["Authority", "Forbidden", "Issued", "build_audiences", "load_csr", "normalize_serial"]

@@ -1,0 +1,203 @@
+"""What the online `step ca` commands share: where the CA is, which root to trust, which
+provisioner signs the token, and how issued certificates are written."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from stepca.cli._ui import choose, fail, ok, read_password
+
+if TYPE_CHECKING:
+    from stepca.client.http import CAClient
+    from stepca.crypto.keys import PrivateKey
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def ca_options(fn: F) -> F:
+    """--ca-url and --root, defaulting to $STEP_CA_URL/$STEP_ROOT, then defaults.json."""
+    fn = click.option("--root", "root", type=click.Path(), help="The root certificate to trust (PEM).")(fn)
+    fn = click.option("--ca-url", "ca_url", help="URI of the targeted certificate authority.")(fn)
+    return fn
+
+
+def provisioner_options(fn: F) -> F:
+    fn = click.option(
+        "--provisioner-password-file",
+        "provisioner_password_file",
+        type=click.Path(),
+        help="File with the password that decrypts the provisioner key.",
+    )(fn)
+    fn = click.option("--kid", help="The kid of the JWK provisioner to use.")(fn)
+    fn = click.option("--provisioner", "--issuer", "provisioner", help="The name of the provisioner to use.")(
+        fn
+    )
+    fn = click.option(
+        "--key",
+        "token_key",
+        type=click.Path(),
+        help="Sign the token with this provisioner private key (JWK or PEM).",
+    )(fn)
+    return fn
+
+
+@dataclass
+class CAContext:
+    ca_url: str
+    root: str
+
+    def client(self, **kwargs: Any) -> CAClient:
+        from stepca.client.http import CAClient
+
+        return CAClient(self.ca_url, self.root, **kwargs)
+
+    def root_fingerprint(self) -> str | None:
+        from stepca.crypto.pem import certificate_ders, sha256_fingerprint
+
+        try:
+            return sha256_fingerprint(certificate_ders(Path(self.root).read_bytes())[0])
+        except (OSError, ValueError):
+            return None
+
+
+def resolve_ca(ca_url: str | None, root: str | None) -> CAContext:
+    from stepca.config import load_defaults
+
+    defaults = load_defaults()
+    url = ca_url or os.environ.get("STEP_CA_URL") or defaults.ca_url
+    if not url:
+        fail("flag --ca-url is required (no ca-url in defaults.json: run 'step ca bootstrap')")
+    root_path = root or os.environ.get("STEP_ROOT") or defaults.root
+    if not root_path:
+        fail("flag --root is required (no root in defaults.json: run 'step ca bootstrap')")
+    if not Path(root_path).expanduser().exists():
+        fail(f"root certificate {root_path} does not exist")
+    return CAContext(ca_url=url.rstrip("/"), root=str(Path(root_path).expanduser()))
+
+
+@dataclass
+class TokenSigner:
+    name: str
+    kid: str
+    key: PrivateKey
+    type_name: str = "JWK"
+
+
+def _jwk_choices(provs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [p for p in provs if str(p.get("type", "")).upper() == "JWK" and isinstance(p.get("key"), dict)]
+
+
+def select_signer(
+    ctx: CAContext,
+    *,
+    provisioner: str | None,
+    kid: str | None,
+    password_file: str | None,
+    key_file: str | None,
+    announce: bool = True,
+) -> TokenSigner:
+    """Pick a JWK provisioner (flags, the only one, or an arrow-key picker) and decrypt its key."""
+    from stepca.crypto import jose
+
+    if key_file:
+        key = _load_token_key(key_file, password_file)
+        k = kid or jose.public_jwk(key)["kid"]
+        if not provisioner:
+            fail("flag --provisioner (--issuer) is required with --key")
+        return TokenSigner(provisioner, k, key)
+    with ctx.client() as client:
+        provs = client.provisioners()
+    candidates = _jwk_choices(provs)
+    if provisioner:
+        candidates = [p for p in candidates if p.get("name") == provisioner]
+    if kid:
+        candidates = [p for p in candidates if p["key"].get("kid") == kid]
+    if not candidates:
+        what = " ".join(
+            x for x in (f"name {provisioner!r}" if provisioner else "", f"kid {kid!r}" if kid else "") if x
+        )
+        fail(f"no JWK provisioner{' with ' + what if what else ''} found on the CA")
+    chosen_kid = choose(
+        "What provisioner key do you want to use?",
+        [(f"{p['key'].get('kid')} ({p.get('name')})", str(p["key"].get("kid"))) for p in candidates],
+        "--provisioner or --kid",
+    )
+    prov = next(p for p in candidates if p["key"].get("kid") == chosen_kid)
+    if announce:
+        ok("Provisioner", f"{prov['name']} (JWK) [kid: {chosen_kid}]")
+    encrypted = prov.get("encryptedKey")
+    if not encrypted:
+        with ctx.client() as client:
+            encrypted = client.encrypted_key(chosen_kid)
+    password = read_password(
+        password_file,
+        "Please enter the password to decrypt the provisioner key",
+        "--provisioner-password-file",
+    )
+    try:
+        payload = jose.decrypt_with_password(encrypted, password, name="the provisioner key")
+        key = jose.key_from_jwk(json.loads(payload))
+    except (jose.JOSEError, ValueError) as exc:
+        fail(str(exc))
+    return TokenSigner(str(prov["name"]), chosen_kid, key)  # type: ignore[arg-type]
+
+
+def _load_token_key(path: str, password_file: str | None) -> PrivateKey:
+    from stepca._fs import read_file
+    from stepca.crypto import jose
+    from stepca.crypto.keyfile import KeyFileError, decrypt_key_file
+    from stepca.crypto.keys import load_private_key
+
+    data = read_file(path, "key file")
+    text = data.strip()
+    if text.startswith(b"{") and b'"kty"' in text:
+        key = jose.key_from_jwk(json.loads(text))
+        if not hasattr(key, "private_bytes"):
+            fail(f"{path} is a public key")
+        return key  # type: ignore[return-value]
+    if b"ENCRYPTED" in text or text.startswith(b"{") or text.count(b".") == 4:
+        password = read_password(
+            password_file, f"Please enter the password to decrypt {path}", "--password-file"
+        )
+        try:
+            opened = decrypt_key_file(data, password, name=path)
+        except KeyFileError as exc:
+            fail(str(exc))
+        if opened.key is not None:
+            return opened.key
+        return jose.key_from_jwk(json.loads(opened.payload))  # type: ignore[return-value]
+    return load_private_key(data, None, name=path)
+
+
+def write_certificate(path: str, response: dict[str, Any]) -> None:
+    """The leaf then its chain, as step writes ``crt`` files."""
+    from stepca._fs import atomic_write
+
+    chain = response.get("certChain") or [response["crt"], response.get("ca", "")]
+    atomic_write(path, "".join(c if c.endswith("\n") else c + "\n" for c in chain if c), 0o644)
+
+
+def write_key(path: str, key: PrivateKey, password: bytes | None = None) -> None:
+    from stepca._fs import SECRET_FILE_MODE, atomic_write
+    from stepca.crypto.keys import private_key_to_pem
+
+    atomic_write(path, private_key_to_pem(key, password), SECRET_FILE_MODE)
+
+
+def token_sans(token: str) -> tuple[str | None, list[str]]:
+    """The (sub, sans) of a token, read without verification (the CA verifies it)."""
+    from stepca.crypto.jose import CompactJWS, JOSEError
+
+    try:
+        claims = CompactJWS(token).claims()
+    except JOSEError as exc:
+        fail(f"invalid token: {exc}")
+    sans = claims.get("sans")
+    return claims.get("sub"), [s for s in sans if isinstance(s, str)] if isinstance(sans, list) else []

@@ -1,0 +1,260 @@
+"""A small HTTPS JSON client on the standard library (fast to import: no aiohttp, no requests).
+
+TLS is verified against the CA's root (``root`` PEM file or data); ``bootstrap`` alone connects
+without verification, then pins the root by its fingerprint.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+import urllib.parse
+from typing import Any
+
+from stepca.errors import StepError
+
+USER_AGENT = "stepca-client/0.1"
+TIMEOUT = 30.0
+
+_PREFIXES = (
+    "The request could not be completed: ",
+    "The request lacked necessary authorization to be completed: ",
+    "The request was forbidden by the certificate authority: ",
+    "The requested resource could not be found: ",
+)
+_STATUS_NAMES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    500: "Internal Server Error",
+}
+
+
+class CAError(StepError):
+    """An error answer from the CA: ``status`` and the CA's ``message``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.ca_message = message
+
+    @property
+    def message(self) -> str:
+        return self.ca_message
+
+    @property
+    def reason(self) -> str:
+        """The CA message without smallstep's generic sentence: 'renew is disabled ...'."""
+        msg = self.ca_message
+        for prefix in _PREFIXES:
+            if msg.startswith(prefix):
+                return msg[len(prefix) :].rstrip(".")
+        return msg.rstrip(".")
+
+    def summary(self) -> str:
+        """``Unauthorized: renew is disabled for provisioner 'dev'``."""
+        name = _STATUS_NAMES.get(self.status, f"HTTP {self.status}")
+        reason = self.reason
+        return f"{name}: {reason}" if reason else name
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def client_context(
+    root_pem: bytes | None,
+    *,
+    insecure: bool = False,
+    cert_file: str | None = None,
+    key_file: str | None = None,
+    key_password: bytes | None = None,
+) -> ssl.SSLContext:
+    if insecure:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx = ssl.create_default_context(cadata=root_pem.decode() if root_pem else None)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert_file:
+        ctx.load_cert_chain(cert_file, key_file, password=key_password)
+    return ctx
+
+
+class CAClient:
+    """Synchronous client for the step-ca HTTP API (``/1.0/...``)."""
+
+    def __init__(
+        self,
+        ca_url: str,
+        root: str | bytes | None = None,
+        *,
+        insecure: bool = False,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        key_password: bytes | None = None,
+        timeout: float = TIMEOUT,
+    ) -> None:
+        parsed = urllib.parse.urlsplit(ca_url if "://" in ca_url else f"https://{ca_url}")
+        if parsed.scheme != "https":
+            raise ValueError(f"invalid CA URL {ca_url!r}: the scheme must be https")
+        if not parsed.hostname:
+            raise ValueError(f"invalid CA URL {ca_url!r}")
+        self.ca_url = f"https://{parsed.netloc}"
+        self.host = parsed.hostname
+        self.port = parsed.port or 443
+        root_pem: bytes | None
+        if isinstance(root, str):
+            from stepca._fs import read_file
+
+            root_pem = read_file(root, "root certificate")
+        else:
+            root_pem = root
+        self.ssl_context = client_context(
+            root_pem, insecure=insecure, cert_file=cert_file, key_file=key_file, key_password=key_password
+        )
+        self.timeout = timeout
+        self._conn: http.client.HTTPSConnection | None = None
+
+    # ------------------------------------------------------------------ transport
+
+    def _connection(self) -> http.client.HTTPSConnection:
+        if self._conn is None:
+            self._conn = http.client.HTTPSConnection(
+                self.host, self.port, context=self.ssl_context, timeout=self.timeout
+            )
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> CAClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        data = json.dumps(body).encode() if body is not None else None
+        hdrs = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if data is not None:
+            hdrs["Content-Type"] = "application/json"
+        hdrs.update(headers or {})
+        for attempt in (0, 1):
+            conn = self._connection()
+            try:
+                conn.request(method, path, body=data, headers=hdrs)
+                resp = conn.getresponse()
+                payload = resp.read()
+                return resp.status, payload
+            except ssl.SSLCertVerificationError as exc:
+                self.close()
+                raise ConnectionError(
+                    f"cannot verify the CA at {self.ca_url}: {exc.verify_message or exc.reason}"
+                ) from None
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()
+                if attempt:
+                    raise ConnectionError(f"the CA at {self.ca_url} closed the connection") from None
+            except ssl.SSLError as exc:
+                self.close()
+                raise ConnectionError(f"TLS error talking to {self.ca_url}: {exc.reason or exc}") from None
+            except OSError as exc:
+                self.close()
+                raise ConnectionError(f"cannot connect to {self.ca_url}: {exc.strerror or exc}") from None
+        raise ConnectionError(f"cannot reach {self.ca_url}")  # pragma: no cover
+
+    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        status, payload = self.request(method, path, body, headers)
+        try:
+            doc = json.loads(payload) if payload else {}
+        except ValueError:
+            doc = None
+        if status >= 400:
+            message = doc.get("message") if isinstance(doc, dict) else None
+            raise CAError(status, str(message or payload[:200].decode(errors="replace").strip()))
+        if doc is None:
+            raise CAError(status, f"the CA answered {method} {path} with invalid JSON")
+        return doc
+
+    # ------------------------------------------------------------------ API
+
+    def health(self) -> dict[str, Any]:
+        return dict(self.call("GET", "/health"))
+
+    def version(self) -> dict[str, Any]:
+        return dict(self.call("GET", "/version"))
+
+    def root(self, fingerprint: str) -> str:
+        return str(self.call("GET", f"/root/{urllib.parse.quote(fingerprint)}")["ca"])
+
+    def roots(self) -> list[str]:
+        return list(self.call("GET", "/roots")["crts"])
+
+    def federation(self) -> list[str]:
+        return list(self.call("GET", "/federation")["crts"])
+
+    def intermediates(self) -> list[str]:
+        return list(self.call("GET", "/intermediates")["crts"])
+
+    def provisioners(self) -> list[dict[str, Any]]:
+        """Every provisioner, following the cursor."""
+        out: list[dict[str, Any]] = []
+        cursor = ""
+        for _ in range(1000):
+            query = "?limit=100" + (f"&cursor={urllib.parse.quote(cursor)}" if cursor else "")
+            page = self.call("GET", f"/provisioners{query}")
+            out += page.get("provisioners") or []
+            cursor = page.get("nextCursor") or ""
+            if not cursor:
+                break
+        return out
+
+    def encrypted_key(self, kid: str) -> str:
+        return str(self.call("GET", f"/provisioners/{urllib.parse.quote(kid)}/encrypted-key")["key"])
+
+    def sign(
+        self, csr_pem: str, ott: str, not_before: str = "", not_after: str = "", template_data: Any = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"csr": csr_pem, "ott": ott}
+        if not_before:
+            body["notBefore"] = not_before
+        if not_after:
+            body["notAfter"] = not_after
+        if template_data is not None:
+            body["templateData"] = template_data
+        return dict(self.call("POST", "/1.0/sign", body))
+
+    def renew(self, token: str | None = None) -> dict[str, Any]:
+        """Renew the client certificate of this connection (mTLS), or with an x5c renew token."""
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        return dict(self.call("POST", "/1.0/renew", None, headers))
+
+    def rekey(self, csr_pem: str) -> dict[str, Any]:
+        return dict(self.call("POST", "/1.0/rekey", {"csr": csr_pem}))
+
+    def revoke(
+        self, serial: str, *, ott: str = "", reason_code: int = 0, reason: str = "", passive: bool = True
+    ) -> dict[str, Any]:
+        body = {"serial": serial, "ott": ott, "reasonCode": reason_code, "reason": reason, "passive": passive}
+        return dict(self.call("POST", "/1.0/revoke", body))
+
+    # ------------------------------------------------------------------ SSH
+
+    def ssh_sign(self, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.call("POST", "/1.0/ssh/sign", body))
+
+    def ssh_roots(self) -> dict[str, Any]:
+        return dict(self.call("GET", "/1.0/ssh/roots"))
+
+    def ssh_federation(self) -> dict[str, Any]:
+        return dict(self.call("GET", "/1.0/ssh/federation"))
+
+    def ssh_config(self, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.call("POST", "/1.0/ssh/config", body))

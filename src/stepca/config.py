@@ -1,0 +1,304 @@
+"""ca.json and defaults.json as typed, frozen models.
+
+Field names follow smallstep's files exactly (camelCase in ca.json, kebab-case in defaults.json).
+Unknown fields are kept (``extra="allow"``) so a smallstep-written file loads and round-trips.
+Errors name the file and the field: ``ca.json: authority.provisioners.0.key: Field required``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainSerializer,
+    Tag,
+    ValidationError,
+    field_validator,
+)
+
+from stepca._durations import format_duration, parse_duration
+from stepca._fs import step_path
+from stepca.errors import ConfigError
+
+
+def _to_timedelta(value: Any) -> Any:
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # a bare number in ca.json is nanoseconds, as Go's encoding of time.Duration
+        return timedelta(microseconds=value / 1000)
+    return value
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_to_timedelta),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+
+class Claims(_Model):
+    """Validation and default values for requested certificates (authority- or provisioner-level)."""
+
+    min_tls_dur: Duration | None = Field(None, alias="minTLSCertDuration")
+    max_tls_dur: Duration | None = Field(None, alias="maxTLSCertDuration")
+    default_tls_dur: Duration | None = Field(None, alias="defaultTLSCertDuration")
+    disable_renewal: bool | None = Field(None, alias="disableRenewal")
+    allow_renewal_after_expiry: bool | None = Field(None, alias="allowRenewalAfterExpiry")
+    disable_issued_at_check: bool | None = Field(None, alias="disableIssuedAtCheck")
+    enable_ssh_ca: bool | None = Field(None, alias="enableSSHCA")
+    min_user_ssh_dur: Duration | None = Field(
+        None, validation_alias=AliasChoices("minUserSSHCertDuration", "minUserSSHDuration")
+    )
+    max_user_ssh_dur: Duration | None = Field(
+        None, validation_alias=AliasChoices("maxUserSSHCertDuration", "maxUserSSHDuration")
+    )
+    default_user_ssh_dur: Duration | None = Field(
+        None, validation_alias=AliasChoices("defaultUserSSHCertDuration", "defaultUserSSHDuration")
+    )
+    min_host_ssh_dur: Duration | None = Field(
+        None, validation_alias=AliasChoices("minHostSSHCertDuration", "minHostSSHDuration")
+    )
+    max_host_ssh_dur: Duration | None = Field(
+        None, validation_alias=AliasChoices("maxHostSSHCertDuration", "maxHostSSHDuration")
+    )
+    default_host_ssh_dur: Duration | None = Field(
+        None, validation_alias=AliasChoices("defaultHostSSHCertDuration", "defaultHostSSHDuration")
+    )
+
+
+class ProvisionerBase(_Model):
+    type: str
+    name: str = Field(min_length=1)
+    claims: Claims | None = None
+    options: dict[str, Any] | None = None
+
+    @property
+    def type_upper(self) -> str:
+        return self.type.upper()
+
+
+class JWKProvisionerConfig(ProvisionerBase):
+    key: dict[str, Any]
+    encrypted_key: str | None = Field(None, alias="encryptedKey")
+
+    @field_validator("key")
+    @classmethod
+    def _key_is_public_jwk(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "kty" not in value:
+            raise ValueError("must be a JWK with a 'kty' member")
+        if "d" in value:
+            raise ValueError("must be a public JWK (it contains the private member 'd')")
+        return value
+
+
+class OIDCProvisionerConfig(ProvisionerBase):
+    client_id: str = Field(alias="clientID")
+    client_secret: str = Field("", alias="clientSecret")
+    configuration_endpoint: str = Field(alias="configurationEndpoint")
+    admins: list[str] | None = None
+    domains: list[str] | None = None
+    groups: list[str] | None = None
+    listen_address: str | None = Field(None, alias="listenAddress")
+    tenant_id: str | None = Field(None, alias="tenantID")
+
+
+class ACMEProvisionerConfig(ProvisionerBase):
+    force_cn: bool = Field(False, alias="forceCN")
+    challenges: list[str] | None = None
+    require_eab: bool = Field(False, alias="requireEAB")
+
+
+class X5CProvisionerConfig(ProvisionerBase):
+    roots: str = ""
+
+
+class SSHPOPProvisionerConfig(ProvisionerBase):
+    pass
+
+
+class OtherProvisionerConfig(ProvisionerBase):
+    """A provisioner type stepca does not implement (AWS, GCP, ...): listed, never authorizes."""
+
+
+_PROVISIONER_TAGS = frozenset({"JWK", "OIDC", "ACME", "X5C", "SSHPOP", "OTHER"})
+
+
+def _provisioner_tag(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    kind = str(kind or "").upper()
+    return kind if kind in _PROVISIONER_TAGS else "OTHER"
+
+
+ProvisionerConfig = Annotated[
+    Annotated[JWKProvisionerConfig, Tag("JWK")]
+    | Annotated[OIDCProvisionerConfig, Tag("OIDC")]
+    | Annotated[ACMEProvisionerConfig, Tag("ACME")]
+    | Annotated[X5CProvisionerConfig, Tag("X5C")]
+    | Annotated[SSHPOPProvisionerConfig, Tag("SSHPOP")]
+    | Annotated[OtherProvisionerConfig, Tag("OTHER")],
+    Discriminator(_provisioner_tag),
+]
+
+
+class ASN1DN(_Model):
+    country: str | None = None
+    organization: str | None = None
+    organizational_unit: str | None = Field(None, alias="organizationalUnit")
+    locality: str | None = None
+    province: str | None = None
+    street_address: str | None = Field(None, alias="streetAddress")
+    serial_number: str | None = Field(None, alias="serialNumber")
+    common_name: str | None = Field(None, alias="commonName")
+
+
+class AuthorityConfig(_Model):
+    provisioners: list[ProvisionerConfig] = Field(default_factory=list)
+    claims: Claims | None = None
+    template: ASN1DN | None = None
+    backdate: Duration = timedelta(minutes=1)
+    disable_issued_at_check: bool = Field(False, alias="disableIssuedAtCheck")
+
+    @field_validator("provisioners", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+
+class DBConfig(_Model):
+    type: str = "sqlite"
+    data_source: str = Field("", alias="dataSource")
+    database: str | None = None
+
+
+class LoggerConfig(_Model):
+    format: Literal["text", "json"] = "text"
+
+
+class TLSConfig(_Model):
+    cipher_suites: list[str] | None = Field(None, alias="cipherSuites")
+    min_version: float | None = Field(None, alias="minVersion")
+    max_version: float | None = Field(None, alias="maxVersion")
+    renegotiation: bool = False
+
+
+class SSHConfig(_Model):
+    host_key: str | None = Field(None, alias="hostKey")
+    user_key: str | None = Field(None, alias="userKey")
+
+
+class CAConfig(_Model):
+    root: str | list[str]
+    federated_roots: list[str] | None = Field(None, alias="federatedRoots")
+    crt: str
+    key: str
+    password: str | None = None
+    address: str
+    insecure_address: str = Field("", alias="insecureAddress")
+    dns_names: list[str] = Field(alias="dnsNames", min_length=1)
+    ssh: SSHConfig | None = None
+    logger: LoggerConfig = Field(default_factory=LoggerConfig)
+    db: DBConfig | None = None
+    authority: AuthorityConfig = Field(default_factory=AuthorityConfig)
+    tls: TLSConfig | None = None
+    templates: dict[str, Any] | None = None
+    common_name: str = Field("Step Online CA", alias="commonName")
+
+    @field_validator("logger", mode="before")
+    @classmethod
+    def _logger_default(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, dict) and not value.get("format"):
+            return {**value, "format": "text"}
+        return value
+
+    @property
+    def root_paths(self) -> list[str]:
+        return [self.root] if isinstance(self.root, str) else list(self.root)
+
+
+class Defaults(_Model):
+    """defaults.json: what ``step`` uses when flags are not given."""
+
+    ca_url: str | None = Field(None, alias="ca-url")
+    ca_config: str | None = Field(None, alias="ca-config")
+    fingerprint: str | None = None
+    root: str | None = None
+
+
+def resolve_path(value: str, base: Path | None = None) -> Path:
+    """Resolve a path from ca.json: absolute stays, ``~`` expands, relative is under STEPPATH."""
+    p = Path(os.path.expanduser(value))
+    if p.is_absolute():
+        return p
+    return (base or step_path()) / p
+
+
+def _format_validation_error(filename: str, exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    # drop the discriminator tags pydantic inserts into the location (JWK, OIDC, ...)
+    loc = ".".join(str(p) for p in first["loc"] if p not in _PROVISIONER_TAGS)
+    msg = first["msg"]
+    extra = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+    return f"{filename}: {loc or '(root)'}: {msg}{extra}"
+
+
+def read_json_file(path: Path | str) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file does not exist") from None
+    except (PermissionError, IsADirectoryError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.__class__.__name__}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must contain a JSON object")
+    return data
+
+
+def parse_ca_config(data: dict[str, Any], filename: str = "ca.json") -> CAConfig:
+    try:
+        return CAConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(filename, exc)) from None
+
+
+def load_ca_config(path: Path | str) -> CAConfig:
+    return parse_ca_config(read_json_file(path), str(path))
+
+
+def load_defaults(path: Path | str | None = None) -> Defaults:
+    """defaults.json (``$STEPPATH/config/defaults.json``); a missing file means empty defaults."""
+    p = Path(path) if path else step_path() / "config" / "defaults.json"
+    if not p.exists():
+        return Defaults()
+    try:
+        return Defaults.model_validate(read_json_file(p))
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(str(p), exc)) from None
+
+
+def dump_json(data: Any) -> str:
+    """JSON as step writes config files: tab-indented, keys in insertion order, trailing newline."""
+    return json.dumps(data, indent="\t", ensure_ascii=False) + "\n"

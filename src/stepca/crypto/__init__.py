@@ -1,0 +1,1 @@
+"""Key files, JOSE helpers, fingerprints and X.509 extension encoders."""

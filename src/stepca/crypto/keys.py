@@ -1,0 +1,146 @@
+"""Private and public key files: generation, loading (PEM, PKCS#8, legacy encrypted PEM, OpenSSH)
+and writing in the formats smallstep's step reads and writes."""
+
+from __future__ import annotations
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+
+CURVES: dict[str, type[ec.EllipticCurve]] = {
+    "P-256": ec.SECP256R1,
+    "P-384": ec.SECP384R1,
+    "P-521": ec.SECP521R1,
+}
+CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+MIN_RSA_BITS = 2048
+
+
+class WrongPasswordError(ValueError):
+    """The key is encrypted and the password does not open it."""
+
+
+class KeySpecError(ValueError):
+    """An unsupported --kty/--crv/--size combination."""
+
+
+def generate_private_key(kty: str = "EC", crv: str | None = None, size: int | None = None) -> PrivateKey:
+    """Generate a key like ``step``: EC P-256 by default, OKP Ed25519, or RSA (2048 bits default)."""
+    kty_u = (kty or "EC").upper()
+    if kty_u == "EC":
+        curve = crv or "P-256"
+        if curve not in CURVES:
+            raise KeySpecError(f"invalid value '{curve}' for flag '--crv'; options are P-256, P-384 or P-521")
+        if size:
+            raise KeySpecError("flag '--size' is incompatible with '--kty EC'")
+        return ec.generate_private_key(CURVES[curve]())
+    if kty_u == "OKP":
+        if crv not in (None, "Ed25519"):
+            raise KeySpecError(f"invalid value '{crv}' for flag '--crv'; option is Ed25519")
+        return ed25519.Ed25519PrivateKey.generate()
+    if kty_u == "RSA":
+        if crv:
+            raise KeySpecError("flag '--crv' is incompatible with '--kty RSA'")
+        bits = size or 2048
+        if bits < MIN_RSA_BITS:
+            raise KeySpecError(f"flag '--size' must be at least {MIN_RSA_BITS} for RSA keys")
+        return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    raise KeySpecError(f"invalid value '{kty}' for flag '--kty'; options are EC, OKP or RSA")
+
+
+def load_private_key(data: bytes, password: bytes | None = None, *, name: str = "key") -> PrivateKey:
+    """Load a PEM (SEC1, PKCS#1, PKCS#8, legacy ``Proc-Type`` encrypted), DER or OpenSSH private key.
+
+    Raises WrongPasswordError when the key is encrypted and ``password`` does not open it (or is
+    missing), ValueError with a one-line message when the data is not a private key.
+    """
+    encrypted = b"ENCRYPTED" in data[:200] or b"Proc-Type: 4,ENCRYPTED" in data
+    try:
+        if b"-----BEGIN OPENSSH PRIVATE KEY-----" in data:
+            key = serialization.load_ssh_private_key(data, password or None)
+        elif b"-----BEGIN" in data:
+            key = serialization.load_pem_private_key(data, password if encrypted else None)
+        else:
+            key = serialization.load_der_private_key(data, password or None)
+    except TypeError as exc:
+        # cryptography: "Password was not given but private key is encrypted"
+        if "not given" in str(exc) or "encrypted" in str(exc):
+            raise WrongPasswordError(f"{name} is encrypted: a password is required") from None
+        raise ValueError(f"{name} is not a valid private key") from None
+    except ValueError as exc:
+        text = str(exc).lower()
+        if encrypted or "bad decrypt" in text or "incorrect password" in text or "password" in text:
+            raise WrongPasswordError(f"error decrypting {name}: wrong password") from None
+        raise ValueError(f"{name} is not a valid private key") from None
+    except UnsupportedAlgorithm:
+        raise ValueError(f"{name} uses an unsupported key algorithm") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
+        raise ValueError(f"{name}: unsupported key type {type(key).__name__}")
+    return key
+
+
+def private_key_to_pem(key: PrivateKey, password: bytes | None = None) -> bytes:
+    """Serialize a private key.
+
+    Encrypted: PKCS#8 ``ENCRYPTED PRIVATE KEY`` (PBES2, AES-256-CBC), which both smallstep's step
+    and ``openssl pkey -passin`` open. Unencrypted: SEC1 ``EC PRIVATE KEY`` / PKCS#1
+    ``RSA PRIVATE KEY`` as step writes leaf keys, PKCS#8 for Ed25519.
+    """
+    if password:
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(password),
+        )
+    fmt = (
+        serialization.PrivateFormat.PKCS8
+        if isinstance(key, ed25519.Ed25519PrivateKey)
+        else serialization.PrivateFormat.TraditionalOpenSSL
+    )
+    return key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption())
+
+
+def public_key_to_pem(key: PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def load_public_key(data: bytes, *, name: str = "public key") -> PublicKey:
+    """Load a PEM/DER SubjectPublicKeyInfo or an OpenSSH public key line."""
+    try:
+        if data.lstrip().startswith((b"ssh-", b"ecdsa-")):
+            key = serialization.load_ssh_public_key(data.strip())
+        elif b"-----BEGIN" in data:
+            key = serialization.load_pem_public_key(data)
+        else:
+            key = serialization.load_der_public_key(data)
+    except (ValueError, UnsupportedAlgorithm):
+        raise ValueError(f"{name} is not a valid public key") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
+        raise ValueError(f"{name}: unsupported key type")
+    return key
+
+
+def signature_hash(key: PrivateKey | PublicKey) -> hashes.HashAlgorithm | None:
+    """The hash step uses when signing certificates with ``key`` (None for Ed25519)."""
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        return {256: hashes.SHA256(), 384: hashes.SHA384(), 521: hashes.SHA512()}[key.curve.key_size]
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        return hashes.SHA256()
+    return None
+
+
+def describe_key(key: PrivateKey | PublicKey) -> str:
+    """Short description like step prints: 'ECDSA P-256', 'RSA 2048', 'Ed25519'."""
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        return f"ECDSA {CURVE_NAMES.get(key.curve.name, key.curve.name)}"
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        return f"RSA {key.key_size}"
+    return "Ed25519"
+
+
+def public_keys_equal(a: PublicKey, b: PublicKey) -> bool:
+    fmt = serialization.PublicFormat.SubjectPublicKeyInfo
+    return a.public_bytes(serialization.Encoding.DER, fmt) == b.public_bytes(serialization.Encoding.DER, fmt)

@@ -1,0 +1,49 @@
+"""PEM blocks without importing cryptography: used where start-up time matters (fingerprints)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+
+_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.S)
+
+
+def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
+    """Return ``[(label, der), ...]`` for every PEM block in ``data`` (headers skipped)."""
+    blocks = []
+    for m in _BLOCK.finditer(data):
+        body = m.group(2)
+        if b":" in body.split(b"\n\n", 1)[0] and b"\n\n" in body:
+            # RFC 1421 headers (Proc-Type, DEK-Info) end at the first blank line
+            body = body.split(b"\n\n", 1)[1]
+        try:
+            der = base64.b64decode(b"".join(body.split()), validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"invalid PEM block {m.group(1).decode()}: bad base64") from exc
+        blocks.append((m.group(1).decode(), der))
+    return blocks
+
+
+def certificate_ders(data: bytes) -> list[bytes]:
+    """DER of every certificate in ``data``: PEM (one or more blocks) or a single DER certificate."""
+    if b"-----BEGIN" in data:
+        ders = [der for label, der in pem_blocks(data) if label in ("CERTIFICATE", "TRUSTED CERTIFICATE")]
+        if not ders:
+            raise ValueError("no PEM CERTIFICATE block found")
+        return ders
+    if data[:1] == b"\x30":
+        return [data]
+    raise ValueError("not a PEM or DER certificate")
+
+
+def der_to_pem(der: bytes, label: str = "CERTIFICATE") -> str:
+    b64 = base64.b64encode(der).decode()
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    return f"-----BEGIN {label}-----\n" + "\n".join(lines) + f"\n-----END {label}-----\n"
+
+
+def sha256_fingerprint(der: bytes) -> str:
+    """SHA-256 of the DER, lowercase hex: step's certificate fingerprint format."""
+    return hashlib.sha256(der).hexdigest()

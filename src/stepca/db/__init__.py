@@ -1,0 +1,1 @@
+"""Persistence: one Store interface, one SQLAlchemy implementation for sqlite | postgresql | mysql."""

@@ -1,0 +1,1 @@
+"""`step ca init`: keys, CA certificates and the STEPPATH layout."""

@@ -1,0 +1,1 @@
+"""Provisioners: one module per type behind one interface (``base.Provisioner``)."""

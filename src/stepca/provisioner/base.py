@@ -1,0 +1,167 @@
+"""The provisioner interface. A type implements what it supports; the base refuses the rest.
+
+Authorization returns typed options (``X509SignOptions``...), never loose dicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from stepca.authority.claims import EffectiveClaims
+from stepca.crypto.jose import CompactJWS, JOSEError
+from stepca.crypto.x509ext import ProvisionerExtension, provisioner_type_number
+from stepca.errors import Unauthorized
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from stepca.config import ProvisionerBase
+
+#: clock skew tolerated on nbf / exp, as smallstep
+LEEWAY_SECONDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class TokenContext:
+    """What a token is checked against: accepted audiences for the endpoint, time, CA start."""
+
+    audiences: frozenset[str]
+    now: float
+    start_time: float
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedToken:
+    jws: CompactJWS
+    claims: dict[str, Any]
+
+    @classmethod
+    def parse(cls, ott: str) -> ParsedToken:
+        if not isinstance(ott, str) or not ott:
+            raise Unauthorized("missing one-time token")
+        try:
+            jws = CompactJWS(ott)
+            claims = jws.claims()
+        except JOSEError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from None
+        return cls(jws, claims)
+
+    @property
+    def kid(self) -> str | None:
+        kid = self.jws.header.get("kid")
+        return kid if isinstance(kid, str) else None
+
+    @property
+    def issuer(self) -> str:
+        iss = self.claims.get("iss")
+        return iss if isinstance(iss, str) else ""
+
+    @property
+    def token_id(self) -> str:
+        jti = self.claims.get("jti")
+        return jti if isinstance(jti, str) else ""
+
+    @property
+    def expires_at(self) -> int:
+        exp = self.claims.get("exp")
+        return int(exp) if isinstance(exp, int | float) else 0
+
+
+@dataclass(frozen=True, slots=True)
+class X509SignOptions:
+    provisioner: Provisioner
+    subject: str
+    sans: tuple[str, ...]
+    token_id: str
+    token_expires: int
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeOptions:
+    provisioner: Provisioner
+    serial: str
+    token_id: str
+    token_expires: int
+
+
+def check_registered_claims(
+    tok: ParsedToken, ctx: TokenContext, *, issuer: str, disable_iat_check: bool
+) -> None:
+    """iss, aud, exp, nbf, iat, jti, sub — smallstep's rules with a 1 minute leeway."""
+    c = tok.claims
+    if tok.issuer != issuer:
+        raise Unauthorized("invalid token: issuer does not match the provisioner")
+    aud = c.get("aud")
+    auds = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    if not any(isinstance(a, str) and a in ctx.audiences for a in auds):
+        raise Unauthorized("invalid token: invalid audience claim (aud)")
+    exp = c.get("exp")
+    if not isinstance(exp, int | float):
+        raise Unauthorized("invalid token: missing expiration claim (exp)")
+    if ctx.now > exp + LEEWAY_SECONDS:
+        raise Unauthorized("invalid token: token is expired (exp)")
+    nbf = c.get("nbf")
+    if nbf is not None:
+        if not isinstance(nbf, int | float):
+            raise Unauthorized("invalid token: invalid not-before claim (nbf)")
+        if ctx.now < nbf - LEEWAY_SECONDS:
+            raise Unauthorized("invalid token: token not valid yet (nbf)")
+    iat = c.get("iat")
+    if iat is not None:
+        if not isinstance(iat, int | float):
+            raise Unauthorized("invalid token: invalid issued-at claim (iat)")
+        if ctx.now < iat - LEEWAY_SECONDS:
+            raise Unauthorized("invalid token: token issued in the future (iat)")
+        if not disable_iat_check and iat < int(ctx.start_time):
+            raise Unauthorized(
+                "invalid token: token issued before the bootstrap of the certificate authority"
+            )
+    if not tok.token_id:
+        raise Unauthorized("invalid token: missing token id (jti)")
+    sub = c.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise Unauthorized("invalid token: subject (sub) cannot be empty")
+
+
+class Provisioner:
+    """Base class. ``credential_id`` goes into the certificate's provisioner extension."""
+
+    type_name: ClassVar[str] = "NOOP"
+
+    def __init__(self, config: ProvisionerBase, claims: EffectiveClaims) -> None:
+        self.config = config
+        self.name = config.name
+        self.claims = claims
+        self._extension: bytes | None = None
+
+    @property
+    def credential_id(self) -> str:
+        return ""
+
+    @property
+    def id(self) -> str:
+        """A stable identifier (smallstep: ``<type>/<name>`` for most, ``name:kid`` for JWK)."""
+        return f"{self.type_name.lower()}/{self.name}"
+
+    def extension_der(self) -> bytes:
+        if self._extension is None:
+            self._extension = ProvisionerExtension(
+                type=provisioner_type_number(self.type_name), name=self.name, credential_id=self.credential_id
+            ).to_der()
+        return self._extension
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.type_name})"
+
+    # ------------------------------------------------------------------ capabilities
+
+    def authorize_sign(self, tok: ParsedToken, ctx: TokenContext) -> X509SignOptions:
+        raise Unauthorized(f"provisioner {self.describe()} cannot authorize certificate signing with a token")
+
+    def authorize_revoke(self, tok: ParsedToken, ctx: TokenContext) -> RevokeOptions:
+        raise Unauthorized(f"provisioner {self.describe()} cannot authorize revocation with a token")
+
+    def authorize_renew(self, cert: x509.Certificate) -> None:
+        if self.claims.disable_renewal:
+            raise Unauthorized(f"renew is disabled for provisioner '{self.name}'")

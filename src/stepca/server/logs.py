@@ -1,0 +1,127 @@
+"""Server logs: ``text`` (default) or ``json`` (one object per line), as ca.json ``logger.format``.
+
+Request lines carry time, level, request-id, remote-address, method, path, status, duration,
+provisioner, subject, serial, user-agent. Never a key, a password or a whole token (only a jti).
+Lines are buffered and flushed several times a second, off the request path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+import traceback
+import uuid
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import orjson
+
+FLUSH_INTERVAL = 0.2
+
+
+_last_second = -1
+_second_text = ""
+
+
+def _now_text() -> str:
+    """RFC 3339 UTC time with microseconds; the formatted second is cached (hot path)."""
+    global _last_second, _second_text
+    now = time.time()
+    sec = int(now)
+    if sec != _last_second:
+        _last_second = sec
+        _second_text = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_second_text}.{int((now - sec) * 1_000_000):06d}Z"
+
+
+class ServerLog:
+    def __init__(self, fmt: str = "text", stream: IO[str] | None = None) -> None:
+        self.format = fmt if fmt in ("text", "json") else "text"
+        self.stream = stream or sys.stderr
+        self._buffer: list[str] = []
+        self._id_prefix = f"{os.getpid():x}-{uuid.uuid4().hex[:6]}-"
+        self._counter = 0
+
+    # ------------------------------------------------------------------ output
+
+    def _emit(self, fields: dict[str, Any]) -> None:
+        if self.format == "json":
+            line = orjson.dumps(fields, default=str).decode()
+        else:
+            line = " ".join(_text_pair(k, v) for k, v in fields.items() if v is not None and v != "")
+        self._buffer.append(line + "\n")
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        data = "".join(self._buffer)
+        self._buffer.clear()
+        try:
+            self.stream.write(data)
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    # ------------------------------------------------------------------ events
+
+    def event(self, level: str, message: str, **fields: Any) -> None:
+        self._emit({"time": _now_text(), "level": level, "msg": message, **fields})
+        if level in ("error", "warning", "warn"):
+            self.flush()
+
+    def info(self, message: str, **fields: Any) -> None:
+        self.event("info", message, **fields)
+
+    def warning(self, message: str, **fields: Any) -> None:
+        self.event("warning", message, **fields)
+
+    def error(self, message: str, **fields: Any) -> None:
+        self.event("error", message, **fields)
+
+    def request(self, request: Any, status: int, started: float, fields: dict[str, Any]) -> None:
+        headers = request.headers
+        request_id = headers.get("X-Request-Id") or headers.get("X-Smallstep-Id")
+        if not request_id:
+            self._counter += 1
+            request_id = f"{self._id_prefix}{self._counter:x}"
+        version = request.version
+        record: dict[str, Any] = {
+            "time": _now_text(),
+            "level": "info" if status < 400 else ("warning" if status < 500 else "error"),
+            "request-id": request_id,
+            "remote-address": request.remote,
+            "method": request.method,
+            "path": request.path,
+            "protocol": f"HTTP/{version.major}.{version.minor}",
+            "status": status,
+            "duration": round(time.perf_counter() - started, 6),
+            "user-agent": headers.get("User-Agent", ""),
+        }
+        if fields:
+            record.update(fields)
+        self._emit(record)
+
+    def exception(self, request: Any, exc: BaseException) -> None:
+        self.error(
+            "internal error",
+            path=getattr(request, "path", ""),
+            error=f"{exc.__class__.__name__}: {exc}",
+            trace="".join(traceback.format_exception(exc)).replace("\n", " | "),
+        )
+
+
+_NEEDS_QUOTES = re.compile(r'[\s"=]')
+
+
+def _text_pair(key: str, value: Any) -> str:
+    text = value if type(value) is str else str(value)
+    if not text or _NEEDS_QUOTES.search(text):
+        text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return f"{key}={text}"
+
+
+def go_log_line(message: str) -> str:
+    """A line like Go's log package prints: ``2019/02/21 12:09:51 message``."""
+    return f"{datetime.now().strftime('%Y/%m/%d %H:%M:%S')} {message}"

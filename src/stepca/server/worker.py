@@ -1,0 +1,236 @@
+"""One worker process: an aiohttp server on the shared listening socket, its own database pool,
+and in-place reload on SIGHUP (build the new authority beside the old one, swap one reference)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from stepca.api.routes import build_app
+from stepca.authority.authority import Authority
+from stepca.db.batch import AsyncStore
+from stepca.server.loader import Loaded, LoadError, Secrets, load
+from stepca.server.logs import ServerLog
+from stepca.server.tls import (
+    apply_tls_settings,
+    build_server_context,
+    check_tls_config,
+    issue_server_certificate,
+    load_chain_into,
+    needs_renewal,
+)
+
+CERT_CHECK_INTERVAL = 60.0
+SHUTDOWN_GRACE = 10.0
+
+
+@dataclass
+class WorkerOptions:
+    config_path: Path
+    secrets: Secrets
+    start_time: float
+    worker_index: int
+    #: pipe to the supervisor: "ready:<pid>" once serving, "reloaded:<pid>" after each SIGHUP
+    status_fd: int | None = None
+
+
+class Runtime:
+    """What handlers see (``AuthorityRef``): the current authority and the logger."""
+
+    def __init__(self, authority: Authority, log: ServerLog) -> None:
+        self.current = authority
+        self.log = log
+
+    def log_request(self, request: web.Request, status: int, started: float, fields: dict[str, Any]) -> None:
+        self.log.request(request, status, started, fields)
+
+    def log_error(self, request: web.Request, exc: BaseException) -> None:
+        self.log.exception(request, exc)
+
+
+def db_signature(loaded: Loaded) -> str:
+    db = loaded.config.db
+    return "" if db is None else f"{db.type}|{db.data_source}|{db.database}"
+
+
+def open_store(loaded: Loaded, pool_size: int = 8) -> tuple[AsyncStore, str | None]:
+    from stepca.db.engine import make_engine, resolve_target
+    from stepca.db.sql import SQLStore
+
+    target = resolve_target(loaded.config.db, loaded.step_path / "db" / "stepca.db")
+    return AsyncStore(SQLStore(make_engine(target, pool_size=pool_size))), target.warning
+
+
+def build_authority(loaded: Loaded, store: AsyncStore, start_time: float) -> Authority:
+    ssh = None
+    if loaded.ssh_host_key is not None or loaded.ssh_user_key is not None:
+        try:
+            from stepca.authority.ssh_issuer import SSHAuthority
+        except ModuleNotFoundError:
+            SSHAuthority = None  # type: ignore[assignment,misc]
+        if SSHAuthority is not None:
+            ssh = SSHAuthority(loaded)
+    return Authority(
+        config=loaded.config,
+        raw_config=loaded.raw,
+        roots=loaded.roots,
+        federated_roots=loaded.federated_roots,
+        intermediate=loaded.intermediate,
+        intermediate_key=loaded.intermediate_key,
+        store=store,
+        start_time=start_time,
+        ssh=ssh,
+    )
+
+
+class Worker:
+    def __init__(self, opts: WorkerOptions, sock: socket.socket, loaded: Loaded) -> None:
+        self.opts = opts
+        self.sock = sock
+        self.loaded = loaded
+        self.log = ServerLog(loaded.config.logger.format)
+        self.store, warning = open_store(loaded)
+        if warning and opts.worker_index == 0:
+            self.log.warning(warning)
+        self.runtime = Runtime(build_authority(loaded, self.store, opts.start_time), self.log)
+        self.ssl_ctx = self._new_context(loaded)
+        self._stopping = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+
+    def _new_context(self, loaded: Loaded) -> ssl.SSLContext:
+        ctx = build_server_context(loaded.config.tls, _trusted(self.runtime.current))
+        self._install_server_cert(ctx, self.runtime.current, loaded)
+        return ctx
+
+    def _install_server_cert(self, ctx: ssl.SSLContext, authority: Authority, loaded: Loaded) -> None:
+        chain, key, nb, na = issue_server_certificate(
+            authority.issuer, loaded.config.dns_names, loaded.config.common_name
+        )
+        load_chain_into(ctx, chain, key)
+        self.cert_window: tuple[datetime, datetime] = (nb, na)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        app = build_app(self.runtime)
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=SHUTDOWN_GRACE,
+            keepalive_timeout=75,
+        )
+        await runner.setup()
+        site = web.SockSite(runner, self.sock, ssl_context=self.ssl_ctx, shutdown_timeout=SHUTDOWN_GRACE)
+        await site.start()
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        loop.add_signal_handler(signal.SIGTERM, self._stopping.set)
+        loop.add_signal_handler(signal.SIGINT, self._stopping.set)
+        self._status("ready")
+        tasks = [loop.create_task(self._flush_logs()), loop.create_task(self._renew_server_cert())]
+        await self._stopping.wait()
+        for t in tasks:
+            t.cancel()
+        await runner.cleanup()
+        self.log.flush()
+        await loop.run_in_executor(None, self.store.close)
+
+    def _status(self, kind: str) -> None:
+        if self.opts.status_fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(self.opts.status_fd, f"{kind}:{os.getpid()}\n".encode())
+
+    async def _flush_logs(self) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            self.log.flush()
+
+    async def _renew_server_cert(self) -> None:
+        while True:
+            await asyncio.sleep(CERT_CHECK_INTERVAL)
+            if needs_renewal(*self.cert_window):
+                try:
+                    self._install_server_cert(self.ssl_ctx, self.runtime.current, self.loaded)
+                    self.log.info("renewed the server certificate")
+                except Exception as exc:
+                    self.log.error("server certificate renewal failed", error=str(exc))
+
+    async def reload(self) -> None:
+        """Re-read ca.json from the same path; on any error keep serving the old configuration."""
+        try:
+            await self._reload()
+        finally:
+            self._status("reloaded")
+
+    async def _reload(self) -> None:
+        async with self._reload_lock:
+            loop = asyncio.get_running_loop()
+            started = time.perf_counter()
+            try:
+                loaded = await loop.run_in_executor(None, load, self.opts.config_path, self.opts.secrets)
+                if db_signature(loaded) != db_signature(self.loaded):
+                    raise LoadError("the db block changed: a restart is needed to change the database")
+                check_tls_config(loaded.config.tls)
+                authority = await loop.run_in_executor(
+                    None, build_authority, loaded, self.store, self.opts.start_time
+                )
+                chain, key, nb, na = await loop.run_in_executor(
+                    None,
+                    issue_server_certificate,
+                    authority.issuer,
+                    loaded.config.dns_names,
+                    loaded.config.common_name,
+                )
+            except Exception as exc:
+                self.log.error("reload failed: keeping the previous configuration", error=str(exc))
+                return
+            # swap one reference: requests in flight finish on the old authority, new ones use the
+            # new one. The listening socket and its SSLContext stay; the context gets the new
+            # settings and certificate in place, so only new handshakes see them.
+            self.runtime.current = authority
+            self.loaded = loaded
+            self.log.format = loaded.config.logger.format
+            try:
+                apply_tls_settings(self.ssl_ctx, loaded.config.tls, _trusted(authority))
+                load_chain_into(self.ssl_ctx, chain, key)
+                self.cert_window = (nb, na)
+            except Exception as exc:
+                self.log.error("could not refresh the TLS settings", error=str(exc))
+            self.log.info(
+                "reloaded configuration",
+                provisioners=len(authority.provisioners),
+                duration=round(time.perf_counter() - started, 3),
+            )
+
+
+def _trusted(authority: Authority) -> list[str]:
+    """Client certificates may chain to a root or directly to our intermediate."""
+    return [*authority.root_pems, authority.issuer.pem]
+
+
+def run_worker(opts: WorkerOptions, sock: socket.socket, loaded: Loaded) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    worker = Worker(opts, sock, loaded)
+    profile_dir = os.environ.get("STEPCA_PROFILE_DIR")
+    if profile_dir:  # developers: cProfile each worker (see docs/benchmarks.md)
+        import cProfile
+
+        out = os.path.join(profile_dir, f"worker-{os.getpid()}.prof")
+        cProfile.runctx("asyncio.run(worker.run())", globals(), locals(), out)
+        return
+    asyncio.run(worker.run())
