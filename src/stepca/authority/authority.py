@@ -156,9 +156,9 @@ class Authority:
             parse_time_duration(not_after, now, "notAfter"),
             self.backdate,
         )
-        cert = self.issuer.issue(
+        cert, der = self.issuer.issue(
             LeafRequest(
-                public_key=csr.public_key(),  # type: ignore[arg-type]
+                public_key=check_key_policy(csr.public_key()),
                 common_name=opts.subject,
                 sans=sans,
                 not_before=nb,
@@ -166,7 +166,6 @@ class Authority:
                 provisioner_extension=provisioner.extension_der(),
             )
         )
-        der = cert.public_bytes(serialization.Encoding.DER)
         await self._record(
             IssueOp(
                 cert=CertificateRecord(
@@ -222,9 +221,9 @@ class Authority:
     ) -> Issued:
         lifetime = old.not_valid_after_utc - old.not_valid_before_utc
         nb = datetime.fromtimestamp(int(time.time()), UTC) - self.backdate
-        cert = self.issuer.issue(
+        cert, der = self.issuer.issue(
             LeafRequest(
-                public_key=public_key,
+                public_key=check_key_policy(public_key),
                 common_name="",
                 subject=old.subject,
                 sans=None,
@@ -234,7 +233,6 @@ class Authority:
                 copied_extensions=tuple(old.extensions),
             )
         )
-        der = cert.public_bytes(serialization.Encoding.DER)
         await self._record(
             IssueOp(
                 cert=CertificateRecord(
@@ -347,6 +345,23 @@ def load_csr(csr_pem: object) -> x509.CertificateSigningRequest:
     if not csr.is_signature_valid:
         raise BadRequest("invalid certificate request: signature is not valid")
     return csr
+
+
+def check_key_policy(key: Any) -> Any:
+    """Keys a certificate may carry: EC P-256/P-384/P-521, RSA of at least 2048 bits, Ed25519."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if key.curve.name not in ("secp256r1", "secp384r1", "secp521r1"):
+            raise Forbidden(f"unsupported elliptic curve {key.curve.name}")
+        return key
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < 2048:
+            raise Forbidden(f"RSA keys must be at least 2048 bits, got {key.key_size}")
+        return key
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return key
+    raise Forbidden(f"unsupported public key type {type(key).__name__}")
 
 
 def normalize_serial(serial: str) -> str:

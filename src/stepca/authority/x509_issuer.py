@@ -16,10 +16,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from stepca.config import ASN1DN
-from stepca.crypto.keys import PrivateKey, PublicKey, signature_hash
+from stepca.crypto import der
+from stepca.crypto.keys import PrivateKey, PublicKey
+from stepca.crypto.leafder import (
+    LeafEncoder,
+    common_name_rdn,
+    constant_extension,
+    extension,
+    san_extension,
+    ski_extension,
+)
 from stepca.crypto.x509ext import PROVISIONER_OID
 
-_PROV_OID = x509.ObjectIdentifier(PROVISIONER_OID)
+_PROV_OID_DER = der.oid(PROVISIONER_OID)
 _KU_EC = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
 _KU_RSA = x509.KeyUsage(True, False, True, False, False, False, False, False, False)
 _EKU = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
@@ -58,13 +67,16 @@ class X509Issuer:
     def __init__(self, cert: x509.Certificate, key: PrivateKey, template: ASN1DN | None = None) -> None:
         self.cert = cert
         self.key = key
-        self.hash = signature_hash(key)
         self.issuer_name = cert.subject
         try:
             ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-            self.aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+            aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
         except x509.ExtensionNotFound:
-            self.aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(cert.public_key())  # type: ignore[arg-type]
+            aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(cert.public_key())  # type: ignore[arg-type]
+        self.encoder = LeafEncoder(cert, key, aki)
+        self._ku_ec = constant_extension(_KU_EC, critical=True)
+        self._ku_rsa = constant_extension(_KU_RSA, critical=True)
+        self._eku = constant_extension(_EKU, critical=False)
         self.pem = cert.public_bytes(serialization.Encoding.PEM).decode()
         self.template_attrs: list[x509.NameAttribute[str]] = []
         if template is not None:
@@ -72,52 +84,53 @@ class X509Issuer:
                 value = getattr(template, attr)
                 if value:
                     self.template_attrs.append(x509.NameAttribute(oid, value))
+        # the RDNs of the template, encoded once: SEQUENCE OF RDN minus the outer SEQUENCE
+        self._template_rdns = der.read_tlv(x509.Name(self.template_attrs).public_bytes())[1]
 
-    def subject_for(self, common_name: str) -> x509.Name:
-        attrs = [*self.template_attrs]
-        if common_name:
-            attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-        return x509.Name(attrs)
+    def subject_der(self, common_name: str) -> bytes:
+        """Subject = the authority template's attributes, then CN (Go's pkix.Name order)."""
+        if not common_name:
+            return der.sequence(self._template_rdns)
+        return der.sequence(self._template_rdns, common_name_rdn(common_name))
 
-    def issue(self, req: LeafRequest) -> x509.Certificate:
+    def issue(self, req: LeafRequest) -> tuple[x509.Certificate, bytes]:
+        """Sign a leaf; returns the certificate and its DER."""
         pub = req.public_key
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(req.subject if req.subject is not None else self.subject_for(req.common_name))
-            .issuer_name(self.issuer_name)
-            .public_key(pub)
-            .serial_number(random_serial())
-            .not_valid_before(req.not_before)
-            .not_valid_after(req.not_after)
+        spki = pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        subject_der = (
+            req.subject.public_bytes() if req.subject is not None else self.subject_der(req.common_name)
         )
+        exts: list[bytes] = []
         if req.copied_extensions:
             seen_aki = False
             for ext in req.copied_extensions:
                 if isinstance(ext.value, x509.AuthorityKeyIdentifier):
-                    builder = builder.add_extension(self.aki, critical=False)
+                    exts.append(self.encoder.aki_ext)
                     seen_aki = True
                 elif isinstance(ext.value, x509.SubjectKeyIdentifier):
-                    builder = builder.add_extension(
-                        x509.SubjectKeyIdentifier.from_public_key(pub), critical=False
-                    )
+                    exts.append(ski_extension(spki))
                 else:
-                    builder = builder.add_extension(ext.value, critical=ext.critical)
+                    exts.append(constant_extension(ext.value, ext.critical))
             if not seen_aki:
-                builder = builder.add_extension(self.aki, critical=False)
+                exts.append(self.encoder.aki_ext)
         else:
-            builder = (
-                builder.add_extension(_KU_RSA if isinstance(pub, rsa.RSAPublicKey) else _KU_EC, critical=True)
-                .add_extension(_EKU, critical=False)
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
-                .add_extension(self.aki, critical=False)
-            )
+            exts += [
+                self._ku_rsa if isinstance(pub, rsa.RSAPublicKey) else self._ku_ec,
+                self._eku,
+                ski_extension(spki),
+                self.encoder.aki_ext,
+            ]
             if req.sans is not None and len(req.sans) > 0:
                 # RFC 5280 4.2.1.6: critical when the subject is empty
-                builder = builder.add_extension(
-                    req.sans, critical=not req.common_name and req.subject is None
-                )
+                exts.append(san_extension(req.sans, critical=not req.common_name and req.subject is None))
             if req.provisioner_extension:
-                builder = builder.add_extension(
-                    x509.UnrecognizedExtension(_PROV_OID, req.provisioner_extension), critical=False
-                )
-        return builder.sign(self.key, self.hash)  # type: ignore[arg-type]
+                exts.append(extension(_PROV_OID_DER, req.provisioner_extension))
+        cert_der, _ = self.encoder.encode(
+            serial=random_serial(),
+            not_before=req.not_before,
+            not_after=req.not_after,
+            subject_der=subject_der,
+            spki_der=spki,
+            extensions=exts,
+        )
+        return x509.load_der_x509_certificate(cert_der), cert_der

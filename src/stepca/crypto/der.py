@@ -19,7 +19,10 @@ def _length(n: int) -> bytes:
 
 
 def tlv(tag: int, value: bytes) -> bytes:
-    return bytes([tag]) + _length(len(value)) + value
+    n = len(value)
+    if n < 0x80:
+        return bytes((tag, n)) + value
+    return bytes((tag,)) + _length(n) + value
 
 
 def integer(n: int) -> bytes:
@@ -67,3 +70,19 @@ def read_sequence(data: bytes) -> list[tuple[int, bytes]]:
 
 def read_integer(value: bytes) -> int:
     return int.from_bytes(value, "big", signed=True)
+
+
+def oid(dotted: str) -> bytes:
+    """DER OBJECT IDENTIFIER from dotted notation."""
+    arcs = [int(a) for a in dotted.split(".")]
+    if len(arcs) < 2:
+        raise ValueError("an OID needs at least two arcs")
+    body = bytearray([40 * arcs[0] + arcs[1]])
+    for arc in arcs[2:]:
+        chunk = [arc & 0x7F]
+        rest = arc >> 7
+        while rest:
+            chunk.append(0x80 | (rest & 0x7F))
+            rest >>= 7
+        body.extend(reversed(chunk))
+    return tlv(0x06, bytes(body))

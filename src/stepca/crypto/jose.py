@@ -13,6 +13,7 @@ import json
 import os
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
@@ -27,6 +28,7 @@ MAX_P2C = 2_000_000
 _EC_ALGS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 _EC_HASH = {"ES256": hashes.SHA256, "ES384": hashes.SHA384, "ES512": hashes.SHA512}
 _EC_SIZE = {"ES256": 32, "ES384": 48, "ES512": 66}
+_ECDSA = {alg: ec.ECDSA(h()) for alg, h in _EC_HASH.items()}  # immutable, shared
 _RSA_ALGS = {
     "RS256": (hashes.SHA256, False),
     "RS384": (hashes.SHA384, False),
@@ -283,7 +285,7 @@ def verify_signature(alg: str, key: PublicKey, signing_input: bytes, sig: bytes)
             der = utils.encode_dss_signature(
                 int.from_bytes(sig[:size], "big"), int.from_bytes(sig[size:], "big")
             )
-            key.verify(der, signing_input, ec.ECDSA(_EC_HASH[alg]()))
+            key.verify(der, signing_input, _ECDSA[alg])
             return True
         if isinstance(key, rsa.RSAPublicKey):
             if alg not in _RSA_ALGS:
@@ -318,7 +320,7 @@ class CompactJWS:
         if len(parts) != 3:
             raise JOSEError("token is not a compact JWS")
         try:
-            header = json.loads(b64url_decode(parts[0]))
+            header = orjson.loads(b64url_decode(parts[0]))
         except ValueError:
             raise JOSEError("token header is not valid JSON") from None
         if not isinstance(header, dict):
@@ -331,7 +333,7 @@ class CompactJWS:
 
     def claims(self) -> dict[str, Any]:
         try:
-            claims = json.loads(self.payload)
+            claims = orjson.loads(self.payload)
         except ValueError:
             raise JOSEError("token payload is not valid JSON") from None
         if not isinstance(claims, dict):

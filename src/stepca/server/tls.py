@@ -103,7 +103,7 @@ def issue_server_certificate(
     now = datetime.now(UTC).replace(microsecond=0)
     nb = now - timedelta(minutes=1)
     na = now + SERVER_CERT_LIFETIME
-    cert = issuer.issue(
+    cert, _ = issuer.issue(
         LeafRequest(
             public_key=key.public_key(),
             common_name=common_name,
