@@ -38,7 +38,7 @@ def run_step(
     env: dict[str, str],
     *,
     check: bool = True,
-    input: str | None = None,  # noqa: A002
+    input: str | None = None,
     timeout: float = 60,
     cwd: str | Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
@@ -60,12 +60,12 @@ def run_step(
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    """A failed command: non-zero exit, one line on stderr, no traceback."""
+    """A failed command: non-zero exit, one error line on stderr (after any ✔ progress lines), no traceback."""
     assert result.returncode != 0, result
     err = result.stderr.strip()
     assert "Traceback" not in result.stderr, result.stderr
     assert err, "no error message"
-    lines = [line for line in err.splitlines() if line.strip()]
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("✔ ")]
     assert len(lines) == 1, f"expected one line, got: {err!r}"
     return lines[0]
 
@@ -107,11 +107,15 @@ class PKI:
     def provisioner(self) -> dict[str, Any]:
         return self.config()["authority"]["provisioners"][0]
 
-    def step(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:  # noqa: A002
+    def step(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return run_step(list(args), self.env, check=check, input=input)
 
 
-def make_pki(base: Path, *, ssh: bool = False, name: str = "Test", extra_args: list[str] | None = None) -> PKI:
+def make_pki(
+    base: Path, *, ssh: bool = False, name: str = "Test", extra_args: list[str] | None = None
+) -> PKI:
     step_path = base / "step"
     pw = base / "password.txt"
     pw.write_text(PASSWORD)
@@ -119,9 +123,20 @@ def make_pki(base: Path, *, ssh: bool = False, name: str = "Test", extra_args: l
     env = {**os.environ, "STEPPATH": str(step_path), "HOME": str(base)}
     env.pop("STEPDEBUG", None)
     args = [
-        "ca", "init", "--name", name, "--dns", "localhost", "--dns", "127.0.0.1",
-        "--address", f"127.0.0.1:{port}", "--provisioner", "admin@example.com",
-        "--password-file", str(pw),
+        "ca",
+        "init",
+        "--name",
+        name,
+        "--dns",
+        "localhost",
+        "--dns",
+        "127.0.0.1",
+        "--address",
+        f"127.0.0.1:{port}",
+        "--provisioner",
+        "admin@example.com",
+        "--password-file",
+        str(pw),
     ]
     if ssh:
         args.append("--ssh")
@@ -158,7 +173,7 @@ class CAProcess:
         data = json.dumps(body).encode() if isinstance(body, dict) else body
         req = urllib.request.Request(f"{self.url}{path}", data=data, method=method, headers=headers or {})
         try:
-            with urllib.request.urlopen(req, context=context or self.ssl_context(), timeout=30) as resp:  # noqa: S310
+            with urllib.request.urlopen(req, context=context or self.ssl_context(), timeout=30) as resp:
                 raw = resp.read()
                 status = resp.status
         except urllib.error.HTTPError as exc:
@@ -183,13 +198,26 @@ class CAProcess:
                 self.proc.wait(timeout=10)
 
 
-def start_ca(pki: PKI, *, workers: int = 2, extra_args: list[str] | None = None, env: dict[str, str] | None = None,
-             wait: bool = True) -> CAProcess:
+def start_ca(
+    pki: PKI,
+    *,
+    workers: int = 2,
+    extra_args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    wait: bool = True,
+) -> CAProcess:
     log_path = pki.step_path.parent / f"ca-{time.monotonic_ns()}.log"
     log = log_path.open("wb")
     proc = subprocess.Popen(
-        [STEP_CA, str(pki.ca_json), "--password-file", str(pki.password_file), "--workers", str(workers),
-         *(extra_args or [])],
+        [
+            STEP_CA,
+            str(pki.ca_json),
+            "--password-file",
+            str(pki.password_file),
+            "--workers",
+            str(workers),
+            *(extra_args or []),
+        ],
         env=env or pki.env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -210,7 +238,7 @@ def wait_ready(ca: CAProcess, timeout: float = 30) -> None:
             raise AssertionError(f"step-ca exited with {ca.proc.returncode}:\n{ca.log()}")
         if "Serving HTTPS on" in ca.log():
             try:
-                status, body = ca.request("GET", "/health")
+                status, _ = ca.request("GET", "/health")
                 if status == 200:
                     return
             except OSError:
