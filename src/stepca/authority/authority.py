@@ -142,7 +142,7 @@ class Authority:
     async def sign(
         self, csr_pem: str, ott: str, not_before: object = None, not_after: object = None
     ) -> Issued:
-        csr = load_csr(csr_pem)
+        csr, csr_key = load_csr(csr_pem)
         now_ts = time.time()
         tok = ParsedToken.parse(ott)
         provisioner = self.provisioners.for_token(tok)
@@ -158,7 +158,7 @@ class Authority:
         )
         cert, der = self.issuer.issue(
             LeafRequest(
-                public_key=check_key_policy(csr.public_key()),
+                public_key=check_key_policy(csr_key),
                 common_name=opts.subject,
                 sans=sans,
                 not_before=nb,
@@ -212,9 +212,9 @@ class Authority:
         return await self._reissue(cert, provisioner, cert.public_key(), "renew")  # type: ignore[arg-type]
 
     async def rekey(self, cert: x509.Certificate, csr_pem: str) -> Issued:
-        csr = load_csr(csr_pem)
+        _, csr_key = load_csr(csr_pem)
         provisioner = await self._check_renewable(cert)
-        return await self._reissue(cert, provisioner, csr.public_key(), "rekey")  # type: ignore[arg-type]
+        return await self._reissue(cert, provisioner, csr_key, "rekey")
 
     async def _reissue(
         self, old: x509.Certificate, provisioner: Provisioner, public_key: Any, origin: str
@@ -335,16 +335,45 @@ class Authority:
         return str(key)
 
 
-def load_csr(csr_pem: object) -> x509.CertificateSigningRequest:
+def load_csr(csr_pem: object) -> tuple[x509.CertificateSigningRequest, Any]:
+    """Parse a PEM CSR and check its signature; returns the CSR and its public key.
+
+    The signature is checked with the key loaded once (``csr.is_signature_valid`` would load it
+    a second time, which costs as much as the verification itself).
+    """
     if not isinstance(csr_pem, str) or "CERTIFICATE REQUEST" not in csr_pem:
         raise BadRequest("invalid certificate request: not a PEM CERTIFICATE REQUEST")
     try:
         csr = x509.load_pem_x509_csr(csr_pem.encode())
+        public_key = csr.public_key()
     except ValueError:
         raise BadRequest("invalid certificate request: cannot be parsed") from None
-    if not csr.is_signature_valid:
+    except Exception:
+        raise BadRequest("invalid certificate request: unsupported public key") from None
+    if not _csr_signature_valid(csr, public_key):
         raise BadRequest("invalid certificate request: signature is not valid")
-    return csr
+    return csr, public_key
+
+
+def _csr_signature_valid(csr: x509.CertificateSigningRequest, key: Any) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+    try:
+        params = csr.signature_algorithm_parameters
+        if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(params, ec.ECDSA):
+            key.verify(csr.signature, csr.tbs_certrequest_bytes, params)
+        elif isinstance(key, rsa.RSAPublicKey) and isinstance(params, padding.PKCS1v15 | padding.PSS):
+            key.verify(csr.signature, csr.tbs_certrequest_bytes, params, csr.signature_hash_algorithm)  # type: ignore[arg-type]
+        elif isinstance(key, ed25519.Ed25519PublicKey) and params is None:
+            key.verify(csr.signature, csr.tbs_certrequest_bytes)
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    except Exception:
+        return False
+    return True
 
 
 def check_key_policy(key: Any) -> Any:
