@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -23,6 +25,8 @@ log = logging.getLogger("stepca.db")
 T = TypeVar("T")
 
 MAX_BATCH = 512
+#: seconds a batch waits for company after its first write (set by STEPCA_GROUP_COMMIT_MS)
+GROUP_WINDOW = float(os.environ.get("STEPCA_GROUP_COMMIT_MS", "2")) / 1000
 _STOP = object()
 
 
@@ -52,9 +56,13 @@ class AsyncStore:
                 return
             batch = [item]
             stop = False
+            # group commit: gather what arrives within a short window after the first write, so
+            # one transaction (one fsync) serves many requests
+            deadline = time.monotonic() + GROUP_WINDOW
             while len(batch) < MAX_BATCH:
+                remaining = deadline - time.monotonic()
                 try:
-                    nxt = self._queue.get_nowait()
+                    nxt = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is _STOP:
