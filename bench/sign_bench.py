@@ -40,7 +40,7 @@ def wait_health(url: str, root: Path, timeout: float = 30) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            with urllib.request.urlopen(f"{url}/health", context=ctx, timeout=2) as r:  # noqa: S310
+            with urllib.request.urlopen(f"{url}/health", context=ctx, timeout=2) as r:
                 if r.status == 200:
                     return
         except OSError:
@@ -91,9 +91,26 @@ def main() -> None:
     port = free_port()
     env = {**os.environ, "STEPPATH": str(step_path)}
     subprocess.run(
-        [str(BIN / "step"), "ca", "init", "--name", "Bench", "--dns", "localhost", "--address",
-         f"127.0.0.1:{port}", "--provisioner", "bench@example.com", "--password-file", str(pw)],
-        env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        [
+            str(BIN / "step"),
+            "ca",
+            "init",
+            "--name",
+            "Bench",
+            "--dns",
+            "localhost",
+            "--address",
+            f"127.0.0.1:{port}",
+            "--provisioner",
+            "bench@example.com",
+            "--password-file",
+            str(pw),
+        ],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
     )
     if args.db != "sqlite":
         ca_json = step_path / "config" / "ca.json"
@@ -114,9 +131,22 @@ def main() -> None:
         make_bodies(step_path, ca_url, count, bodies)
         print(f"prepared {count} tokens in {time.time() - t0:.1f}s", file=sys.stderr)
         out = subprocess.run(
-            ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
-             "-s", str(HERE / "sign_wrk.lua"), ca_url, "--", str(bodies), str(args.threads)],
-            capture_output=True, text=True, check=True,
+            [
+                "wrk",
+                f"-t{args.threads}",
+                f"-c{args.connections}",
+                f"-d{args.duration}s",
+                "--latency",
+                "-s",
+                str(HERE / "sign_wrk.lua"),
+                ca_url,
+                "--",
+                str(bodies),
+                str(args.threads),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         m = re.search(r"RESULT (.*)", out)
         if not m:

@@ -19,8 +19,14 @@ def test_run_ca_script_creates_demo_pki_and_serves(tmp_path: Path) -> None:
     step_path = tmp_path / "step"
     env = {**os.environ, "STEPPATH": str(step_path), "HOME": str(tmp_path), "CA_ADDRESS": f"127.0.0.1:{port}"}
     log = (tmp_path / "run.log").open("wb")
-    proc = subprocess.Popen(["bash", str(REPO / "scripts" / "run-ca.sh")], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        ["bash", str(REPO / "scripts" / "run-ca.sh")],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 600  # the first run may create .venv and install stepca
         while time.time() < deadline and b"Serving HTTPS on" not in (tmp_path / "run.log").read_bytes():
@@ -33,7 +39,9 @@ def test_run_ca_script_creates_demo_pki_and_serves(tmp_path: Path) -> None:
         # `step ca certificate localhost srv.crt srv.key`: one provisioner, so only the password is asked
         from tests.helpers import STEP
 
-        session = PtySession([STEP, "ca", "certificate", "localhost", "srv.crt", "srv.key"], env, cwd=str(tmp_path))
+        session = PtySession(
+            [STEP, "ca", "certificate", "localhost", "srv.crt", "srv.key"], env, cwd=str(tmp_path)
+        )
         session.expect("Please enter the password to decrypt the provisioner key")
         session.sendline(password.read_text().strip())
         assert session.wait() == 0, session.text
@@ -45,8 +53,14 @@ def test_run_ca_script_creates_demo_pki_and_serves(tmp_path: Path) -> None:
         log.close()
     # a second run reuses the PKI (no new password, no init)
     first_password = (step_path / "secrets" / "password").read_text()
-    proc = subprocess.Popen(["bash", str(REPO / "scripts" / "run-ca.sh")], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        ["bash", str(REPO / "scripts" / "run-ca.sh")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         out = b""
         deadline = time.time() + 60

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pathlib is imported where it is used: `step certificate fingerprint` starts faster
+    from pathlib import Path
 
 SECRET_FILE_MODE = 0o600
 SECRET_DIR_MODE = 0o700
@@ -14,6 +17,8 @@ PUBLIC_DIR_MODE = 0o755
 
 def step_path() -> Path:
     """The STEPPATH directory: ``$STEPPATH`` or ``~/.step``."""
+    from pathlib import Path
+
     env = os.environ.get("STEPPATH")
     if env:
         return Path(env).expanduser()
@@ -31,10 +36,16 @@ def atomic_write(path: Path | str, data: bytes | str, mode: int = PUBLIC_FILE_MO
 
     The file never exists with partial content or with a wider mode than ``mode``.
     """
+    from pathlib import Path
+
     path = Path(path)
     if isinstance(data, str):
         data = data.encode()
     directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise OSError(f"cannot write {path}: directory {directory} does not exist")
+    if path.is_dir():
+        raise OSError(f"cannot write {path}: it is a directory")
     tmp = directory / f".{path.name}.tmp{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_EXCL, mode)
     try:
@@ -59,7 +70,7 @@ def atomic_write(path: Path | str, data: bytes | str, mode: int = PUBLIC_FILE_MO
 def read_password_file(path: str | Path) -> bytes:
     """Read a password file as step does: the content without trailing CR/LF."""
     try:
-        data = Path(path).expanduser().read_bytes()
+        data = _read_bytes(path)
     except FileNotFoundError:
         raise OSError(f"password file {path} does not exist") from None
     except IsADirectoryError:
@@ -72,10 +83,15 @@ def read_password_file(path: str | Path) -> bytes:
 def read_file(path: str | Path, what: str = "file") -> bytes:
     """Read a file, turning OS errors into one-line messages."""
     try:
-        return Path(path).expanduser().read_bytes()
+        return _read_bytes(path)
     except FileNotFoundError:
         raise OSError(f"{what} {path} does not exist") from None
     except IsADirectoryError:
         raise OSError(f"{what} {path} is a directory") from None
     except PermissionError:
         raise OSError(f"{what} {path}: permission denied") from None
+
+
+def _read_bytes(path: str | Path) -> bytes:
+    with open(os.path.expanduser(os.fspath(path)), "rb") as fh:
+        return fh.read()

@@ -6,16 +6,22 @@ Prompts only appear on a terminal; without one, the error names the flag that wo
 from __future__ import annotations
 
 import os
-import secrets
-import string
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from stepca.errors import ConfigError, StepError, UserError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+#: click >= 8.2 raises this (a UsageError) for a group run without a command
+_NO_ARGS_IS_HELP: type[click.UsageError] = getattr(
+    click.exceptions, "NoArgsIsHelpError", type("_Never", (click.UsageError,), {})
+)
 
 
 def fail(message: str) -> NoReturn:
@@ -30,6 +36,14 @@ def run_cli(group: click.Command, argv: list[str] | None, prog_name: str) -> Non
     except click.exceptions.Abort:
         click.echo("error: interrupted", err=True)
         sys.exit(130)
+    except _NO_ARGS_IS_HELP as exc:
+        exc.show()  # a group called without a command: its help, as click prints it
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        # one line, like every other error: the command and what is wrong with its arguments
+        command = exc.ctx.command_path if exc.ctx is not None else prog_name
+        click.echo(f"{command}: {exc.format_message()} (see '{command} --help')", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -79,16 +93,27 @@ def require_tty(flag: str) -> None:
         fail(f"cannot prompt without a terminal: use the flag {flag}")
 
 
-def prompt_text(question: str, flag: str, default: str | None = None) -> str:
+def prompt_text(
+    question: str,
+    flag: str,
+    default: str | None = None,
+    *,
+    validate: Callable[[str], str | None] | None = None,
+) -> str:
+    """Ask on the terminal until the answer is non-empty and ``validate`` (reason or None) accepts it."""
     require_tty(flag)
     suffix = f" [{default}]" if default else ""
     while True:
         answer = click.prompt(f"{question}{suffix}", default="", show_default=False, err=True).strip()
-        if answer:
+        if not answer and default is not None:
+            answer = default
+        if not answer:
+            click.echo("a value is required", err=True)
+            continue
+        problem = validate(answer) if validate else None
+        if problem is None:
             return answer
-        if default is not None:
-            return default
-        click.echo("a value is required", err=True)
+        click.echo(problem, err=True)
 
 
 def prompt_password(question: str, flag: str, *, confirm: bool = False, allow_empty: bool = False) -> bytes:
@@ -118,13 +143,18 @@ def read_password(file: str | None, question: str, flag: str, *, confirm: bool =
 
 
 def generate_password(length: int = 32) -> str:
+    import secrets
+    import string
+
     alphabet = string.ascii_letters + string.digits + "!#$%&()*+,-./:;<=>?@[]^_{|}~"
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
 def confirm_overwrite(path: Path | str, force: bool) -> None:
     """Ask before replacing an existing file (``-f/--force`` skips the question)."""
-    if force or not Path(path).exists():
+    if os.path.isdir(path):
+        fail(f"{path} is a directory")
+    if force or not os.path.lexists(path):
         return
     if not is_interactive():
         fail(f"file {path} already exists: use --force to overwrite it")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -58,11 +59,16 @@ def _split_names(values: tuple[str, ...]) -> list[str]:
     "--key",
     "root_key",
     type=click.Path(),
-    help="The private key of the existing --root (decrypted with the CA password).",
+    help="The private key of the existing --root; copied into the tree under the CA password.",
 )
 @click.option("--kty", default="EC", show_default=True, help="Key type of the CA keys: EC, OKP or RSA.")
 @click.option("--crv", help="Curve of the CA keys: P-256 (default), P-384, P-521; Ed25519 for OKP.")
 @click.option("--size", type=int, help="RSA key size in bits (2048 or more).")
+@click.option(
+    "--key-password-file",
+    type=click.Path(),
+    help="File with the password of the existing --key (default: the CA password).",
+)
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing PKI in STEPPATH.")
 def init(
     name: str | None,
@@ -78,6 +84,7 @@ def init(
     kty: str,
     crv: str | None,
     size: int | None,
+    key_password_file: str | None,
     force: bool,
 ) -> None:
     """Initialize a PKI and the configuration of a certificate authority.
@@ -85,22 +92,37 @@ def init(
     Creates under $(step path): certs/root_ca.crt, certs/intermediate_ca.crt,
     secrets/root_ca_key, secrets/intermediate_ca_key (encrypted with the password),
     config/ca.json, config/defaults.json and db/; with --ssh also the SSH user and host CA keys.
+    With --root and --key the existing root signs the intermediate and is copied into the tree.
     With every value given as a flag it asks nothing; otherwise it prompts on the terminal.
     An empty password answer generates a password and prints it once.
     """
     from stepca._fs import read_password_file, step_path
-    from stepca.crypto.keys import KeySpecError
-    from stepca.pki.init import InitError, InitOptions, check_can_write, init_pki
+    from stepca.crypto.keys import KeySpecError, check_key_spec
+    from stepca.pki.init import (
+        InitError,
+        InitOptions,
+        check_can_write,
+        init_pki,
+        validate_address,
+        validate_dns_name,
+    )
     from stepca.pki.layout import StepLayout
 
     base = step_path()
-    check_error = None
+    # everything a flag already says is checked before any question is asked
     try:
         check_can_write(StepLayout(base), force)
-    except InitError as exc:
-        check_error = str(exc)
-    if check_error:
-        fail(check_error)
+        check_key_spec(kty, crv, size)
+        if bool(root_crt) != bool(root_key):
+            raise InitError("flags --root and --key must be used together")
+        if key_password_file and not root_key:
+            raise InitError("flag --key-password-file requires the flags --root and --key")
+        if address:
+            validate_address(address)
+        for dns_name in _split_names(dns):
+            validate_dns_name(dns_name)
+    except (InitError, KeySpecError) as exc:
+        fail(str(exc))
 
     if deployment_type is None and is_interactive() and not (name and dns and address and provisioner):
         choose(
@@ -117,11 +139,15 @@ def init(
             "What DNS names or IP addresses would you like to add to your new CA? "
             "(e.g. ca.smallstep.com[,1.1.1.1,etc.])",
             "--dns",
+            validate=lambda text: _check(lambda: _validate_names(_split_names((text,)))),
         )
         dns_names = _split_names((answer,))
     if not address:
         address = prompt_text(
-            "What IP and port will your new CA bind to? (e.g. :443 or 127.0.0.1:443)", "--address", ":443"
+            "What IP and port will your new CA bind to? (e.g. :443 or 127.0.0.1:443)",
+            "--address",
+            ":443",
+            validate=lambda text: _check(lambda: validate_address(text)),
         )
     if not provisioner:
         provisioner = prompt_text(
@@ -149,6 +175,10 @@ def init(
     if generated:
         ok("Password", password.decode())
 
+    root_key_password: bytes | None = None
+    if root_key:
+        root_key_password = _root_key_password(root_key, key_password_file, password)
+
     opts = InitOptions(
         name=name,
         dns_names=dns_names,
@@ -163,20 +193,60 @@ def init(
         size=size,
         root_crt=Path(root_crt) if root_crt else None,
         root_key=Path(root_key) if root_key else None,
+        root_key_password=root_key_password,
         force=force,
     )
-    info("")
-    if not root_crt:
-        info("Generating root certificate... done!")
-    info("Generating intermediate certificate... done!")
-    if ssh:
-        info("Generating user and host SSH certificate signing keys... done!")
+    steps = {
+        "root": "Copying root certificate... done!" if root_crt else "Generating root certificate... done!",
+        "intermediate": "Generating intermediate certificate... done!",
+        "ssh": "Generating user and host SSH certificate signing keys... done!",
+    }
     info("")
     try:
-        result = init_pki(opts)
+        result = init_pki(opts, progress=lambda step: info(steps[step]))
     except (InitError, KeySpecError) as exc:
         fail(str(exc))
+    info("")
     for label, value in result.written:
         ok(label, value)
     info("")
     info("Your PKI is ready to go. To generate certificates for individual services see 'step help ca'.")
+
+
+def _validate_names(names: list[str]) -> None:
+    from stepca.pki.init import InitError, validate_dns_name
+
+    if not names:
+        raise InitError("at least one DNS name or IP address is required")
+    for name in names:
+        validate_dns_name(name)
+
+
+def _check(action: Callable[[], object]) -> str | None:
+    """Run a validator for an interactive answer: None when fine, else the reason to ask again."""
+    from stepca.pki.init import InitError
+
+    try:
+        action()
+    except InitError as exc:
+        return str(exc)
+    return None
+
+
+def _root_key_password(key_path: str, password_file: str | None, ca_password: bytes) -> bytes | None:
+    """The password that opens the existing root key: --key-password-file, the CA password, or asked."""
+    from stepca._fs import read_file, read_password_file
+    from stepca.crypto.keys import WrongPasswordError, is_encrypted_key, load_private_key
+
+    if password_file:
+        return read_password_file(password_file)
+    data = read_file(key_path, "root key")
+    if not is_encrypted_key(data):
+        return None
+    try:
+        load_private_key(data, ca_password, name=key_path)
+        return ca_password
+    except WrongPasswordError:
+        if not is_interactive():
+            fail(f"the CA password does not decrypt {key_path}: use the flag --key-password-file")
+    return prompt_password(f"Please enter the password to decrypt {key_path}", "--key-password-file")

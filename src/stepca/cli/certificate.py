@@ -54,15 +54,45 @@ def fingerprint(crt_file: str, bundle: bool, fmt: str) -> None:
             click.echo(base64.urlsafe_b64encode(digest).decode().rstrip("="))
 
 
-def load_certificates(path: str) -> list[x509.Certificate]:
+def load_certificates(path: str, data: bytes | None = None) -> list[x509.Certificate]:
     from cryptography import x509
 
     from stepca.crypto.pem import certificate_ders
 
     try:
-        return [x509.load_der_x509_certificate(der) for der in certificate_ders(_read_input(path))]
+        ders = certificate_ders(_read_input(path) if data is None else data)
     except ValueError as exc:
-        fail(f"{path}: {exc}" if str(exc) else f"{path}: not a valid certificate")
+        fail(f"{path}: {exc}")
+    certs = []
+    for der in ders:
+        try:
+            certs.append(x509.load_der_x509_certificate(der))
+        except ValueError:
+            fail(f"{path}: invalid DER: not a valid X.509 certificate")
+    return certs
+
+
+def _load_csr(path: str, data: bytes) -> x509.CertificateSigningRequest | None:
+    """The CSR in ``data`` (PEM or DER), None when ``data`` is not a CSR at all."""
+    from cryptography import x509
+
+    if b"-----BEGIN" in data:
+        if b"CERTIFICATE REQUEST" not in data:
+            return None
+        try:
+            return x509.load_pem_x509_csr(data)
+        except ValueError:
+            fail(f"{path}: not a valid certificate request")
+    try:
+        return x509.load_der_x509_csr(data)
+    except ValueError:
+        return None
+
+
+def _dump_json(doc: object) -> str:
+    import json
+
+    return json.dumps(doc, indent=2, ensure_ascii=False)
 
 
 @certificate.command("inspect")
@@ -78,40 +108,43 @@ def load_certificates(path: str) -> list[x509.Certificate]:
 )
 @click.option("--bundle", is_flag=True, help="Inspect every certificate in the file, not only the first.")
 def inspect(crt_file: str, short: bool, fmt: str, bundle: bool) -> None:
-    """Print the contents of a certificate (or certificate request) in CRT_FILE."""
-    import json
-
-    from cryptography import x509
+    """Print the contents of a certificate (or certificate request) in CRT_FILE (PEM or DER)."""
     from cryptography.hazmat.primitives import serialization
 
     from stepca.crypto import inspect as render
 
     data = _read_input(crt_file)
-    if b"CERTIFICATE REQUEST" in data:
-        try:
-            csr = x509.load_pem_x509_csr(data)
-        except ValueError:
-            fail(f"{crt_file}: not a valid certificate request")
+    csr = _load_csr(crt_file, data)
+    # the renderers raise ValueError for what they cannot show (an Ed448 key, say): one line
+    try:
+        if csr is not None:
+            if fmt == "json":
+                out = _dump_json(render.inspect_csr_json(csr)) + "\n"
+            elif fmt == "pem":
+                out = csr.public_bytes(serialization.Encoding.PEM).decode()
+            elif short:
+                out = render.inspect_csr_short(csr)
+            else:
+                out = render.inspect_csr_text(csr)
+            click.echo(out, nl=False)
+            return
+        certs = load_certificates(crt_file, data)
+        selected = certs if bundle else certs[:1]
         if fmt == "json":
-            click.echo(json.dumps(render.inspect_csr_json(csr), indent=2))
-        elif fmt == "pem":
-            click.echo(csr.public_bytes(serialization.Encoding.PEM).decode(), nl=False)
-        else:
-            click.echo(render.inspect_csr_text(csr), nl=False)
-        return
-    certs = load_certificates(crt_file)
-    selected = certs if bundle else certs[:1]
-    if fmt == "json":
-        docs = [render.inspect_json(c) for c in selected]
-        click.echo(json.dumps(docs if bundle else docs[0], indent=2))
-        return
-    for cert in selected:
-        if fmt == "pem":
-            click.echo(cert.public_bytes(serialization.Encoding.PEM).decode(), nl=False)
-        elif short:
-            click.echo(render.inspect_short(cert), nl=False)
-        else:
-            click.echo(render.inspect_text(cert), nl=False)
+            docs = [render.inspect_json(c) for c in selected]
+            click.echo(_dump_json(docs if bundle else docs[0]))
+            return
+        parts = []
+        for cert in selected:
+            if fmt == "pem":
+                parts.append(cert.public_bytes(serialization.Encoding.PEM).decode())
+            elif short:
+                parts.append(render.inspect_short(cert))
+            else:
+                parts.append(render.inspect_text(cert))
+    except ValueError as exc:
+        fail(f"{crt_file}: cannot inspect: {exc}")
+    click.echo("".join(parts), nl=False)
 
 
 @certificate.command("create")
@@ -139,7 +172,8 @@ def inspect(crt_file: str, short: bool, fmt: str, bundle: bool) -> None:
 @click.option("--kty", default="EC", show_default=True, help="Key type: EC, OKP or RSA.")
 @click.option("--crv", help="Curve: P-256 (default), P-384, P-521, Ed25519.")
 @click.option("--size", type=int, help="RSA key size in bits.")
-@click.option("--not-after", help="Validity end: a duration (e.g. 24h) or RFC 3339 time.")
+@click.option("--not-before", help="Validity start: a duration from now (e.g. -5m) or RFC 3339 time.")
+@click.option("--not-after", help="Validity end: a duration from now (e.g. 24h) or RFC 3339 time.")
 @click.option("--password-file", type=click.Path(), help="File with the password to encrypt the new key.")
 @click.option("--no-password", is_flag=True, help="Do not encrypt the private key (needs --insecure).")
 @click.option("--insecure", is_flag=True, help="Allow --no-password.")
@@ -158,6 +192,7 @@ def create(
     kty: str,
     crv: str | None,
     size: int | None,
+    not_before: str | None,
     not_after: str | None,
     password_file: str | None,
     no_password: bool,
@@ -167,20 +202,50 @@ def create(
 ) -> None:
     """Create a private key and a certificate (or, with --csr, a certificate signing request).
 
-    The key is encrypted with a password unless --no-password --insecure is given.
+    Profiles: leaf (signed by --ca/--ca-key), intermediate-ca (signed by --ca/--ca-key),
+    root-ca, and self-signed (a self-signed leaf, needs --subtle). The key is encrypted with a
+    password unless --no-password --insecure is given.
     """
     from stepca._fs import SECRET_FILE_MODE, atomic_write
-    from stepca.crypto.keys import KeySpecError, generate_private_key, private_key_to_pem
+    from stepca.crypto.keys import KeySpecError, check_key_spec, generate_private_key, private_key_to_pem
     from stepca.crypto.x509build import build_csr, build_simple_certificate
 
     if no_password and not insecure:
         fail("flag '--no-password' requires the '--insecure' flag")
-    confirm_overwrite(crt_file, force)
-    confirm_overwrite(key_file, force)
+    if no_password and password_file:
+        fail("flags '--no-password' and '--password-file' cannot be used together")
+    if not make_csr:
+        if profile in ("leaf", "intermediate-ca") and not (ca_file and ca_key_file):
+            fail(f"flags '--ca' and '--ca-key' are required with '--profile {profile}'")
+        if profile == "self-signed" and not subtle:
+            fail("profile 'self-signed' requires the '--subtle' flag")
+        if profile in ("root-ca", "self-signed") and (ca_file or ca_key_file):
+            fail(f"flags '--ca' and '--ca-key' cannot be used with '--profile {profile}'")
+    if crt_file == key_file:
+        fail("the certificate and the key must go to different files")
+    if not make_csr and (not_before or not_after):
+        from datetime import timedelta
+
+        from stepca.crypto.x509build import validity_window
+
+        validity_window(not_before, not_after, timedelta(hours=24))  # bad times fail before any prompt
     try:
-        key = generate_private_key(kty, crv, size)
+        check_key_spec(kty, crv, size)
     except KeySpecError as exc:
         fail(str(exc))
+    confirm_overwrite(crt_file, force)
+    confirm_overwrite(key_file, force)
+    password = None
+    if not no_password:
+        password = read_password(
+            password_file,
+            "Please enter the password to encrypt the private key",
+            "--password-file",
+            confirm=True,
+        )
+        if not password:
+            fail("the password cannot be empty: use --no-password --insecure for an unencrypted key")
+    key = generate_private_key(kty, crv, size)
     sans = list(san) if san else [subject]
     if make_csr:
         pem = build_csr(subject, sans, key)
@@ -193,27 +258,17 @@ def create(
             key=key,
             ca_file=ca_file,
             ca_key_file=ca_key_file,
-            ca_password=(
-                read_password(
-                    ca_password_file,
-                    f"Please enter the password to decrypt {ca_key_file}",
-                    "--ca-password-file",
-                )
-                if ca_key_file
-                else None
+            # asked for (or read) only when the CA key is encrypted
+            ca_password=lambda: read_password(
+                ca_password_file,
+                f"Please enter the password to decrypt {ca_key_file}",
+                "--ca-password-file",
             ),
+            not_before=not_before,
             not_after=not_after,
             subtle=subtle,
         )
         what = "certificate"
-    password = None
-    if not no_password:
-        password = read_password(
-            password_file,
-            "Please enter the password to encrypt the private key",
-            "--password-file",
-            confirm=True,
-        )
     atomic_write(crt_file, pem, 0o644)
     atomic_write(key_file, private_key_to_pem(key, password), SECRET_FILE_MODE)
     info(f"Your {what} has been saved in {crt_file}.")
@@ -223,7 +278,9 @@ def create(
 @certificate.command("verify")
 @click.argument("crt_file")
 @click.option(
-    "--roots", type=click.Path(), help="File with the trusted root certificate(s) (default: STEPPATH root)."
+    "--roots",
+    help="Trusted root certificate(s): a file, a comma-separated list of files, or a directory "
+    "(default: the root in defaults.json).",
 )
 @click.option("--host", help="Also check that the certificate is valid for this host name or IP.")
 def verify(crt_file: str, roots: str | None, host: str | None) -> None:
@@ -239,8 +296,32 @@ def verify(crt_file: str, roots: str | None, host: str | None) -> None:
         if not roots:
             fail("flag --roots is required (no root in defaults.json)")
     chain = load_certificates(crt_file)
-    trusted = load_certificates(roots)
+    trusted = [cert for path in _root_files(roots) for cert in load_certificates(path)]
     try:
         verify_chain(chain[0], chain[1:], trusted, host=host)
     except ChainError as exc:
         fail(f"failed to verify certificate: {exc}")
+
+
+def _root_files(roots: str) -> list[str]:
+    """``--roots``: files separated by commas, or a directory (its .crt/.pem/.cer files)."""
+    import os
+
+    files: list[str] = []
+    for item in (part.strip() for part in roots.split(",")):
+        if not item:
+            continue
+        if os.path.isdir(item):
+            found = sorted(
+                os.path.join(item, name)
+                for name in os.listdir(item)
+                if name.endswith((".crt", ".pem", ".cer")) and os.path.isfile(os.path.join(item, name))
+            )
+            if not found:
+                fail(f"directory {item} has no certificate files (.crt, .pem, .cer)")
+            files.extend(found)
+        else:
+            files.append(item)
+    if not files:
+        fail("flag --roots names no file")
+    return files

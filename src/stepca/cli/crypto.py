@@ -35,17 +35,27 @@ def change_pass(
     """Change the password of an encrypted private key.
 
     KEY_FILE is a PEM private key (PKCS#8, SEC1/PKCS#1 with Proc-Type encryption, OpenSSH) or a
-    JWE-encrypted JWK (a provisioner key file). The file is replaced atomically: it never exists
-    unencrypted and never half-written; its mode is kept at 0600.
+    JWK file (JWE-encrypted, compact or JSON serialization, or a plain private JWK). The key is
+    written back in the same kind of file, to KEY_FILE itself unless --out names another file
+    (an existing --out file needs -f or a confirmation). The file is replaced atomically: it is
+    never unencrypted (unless --no-password --insecure) nor half-written, and its mode is 0600.
     """
     from stepca._fs import SECRET_FILE_MODE, atomic_write, read_file
-    from stepca.crypto.keyfile import KeyFileError, decrypt_key_file, reencrypt
+    from stepca.crypto.keyfile import KeyFileError, decrypt_key_file, needs_password, reencrypt
 
     if no_password and not insecure:
         fail("flag '--no-password' requires the '--insecure' flag")
+    if no_password and new_password_file:
+        fail("flags '--no-password' and '--new-password-file' cannot be used together")
     target = out or key_file
     data = read_file(key_file, "key file")
-    old = read_password(password_file, f"Please enter the password to decrypt {key_file}", "--password-file")
+    if out:
+        confirm_overwrite(out, force)
+    old = b""
+    if needs_password(data):
+        old = read_password(
+            password_file, f"Please enter the password to decrypt {key_file}", "--password-file"
+        )
     try:
         opened = decrypt_key_file(data, old, name=key_file)
     except KeyFileError as exc:
@@ -60,7 +70,6 @@ def change_pass(
         )
         if not new:
             fail("the new password cannot be empty")
-    confirm_overwrite(target, force)
     try:
         output = reencrypt(opened, new)
     except KeyFileError as exc:

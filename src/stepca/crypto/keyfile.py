@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from stepca.crypto import jose
-from stepca.crypto.keys import PrivateKey, WrongPasswordError, load_private_key, private_key_to_pem
+from stepca.crypto.keys import (
+    PrivateKey,
+    WrongPasswordError,
+    is_encrypted_key,
+    load_private_key,
+    private_key_to_pem,
+)
 
 
 class KeyFileError(ValueError):
@@ -16,16 +22,30 @@ class KeyFileError(ValueError):
 
 @dataclass
 class OpenedKey:
-    kind: Literal["pem", "openssh", "jwe-compact", "jwe-json"]
+    kind: Literal["pem", "openssh", "jwe-compact", "jwe-json", "jwk"]
     key: PrivateKey | None = None
     payload: bytes = b""
     cty: str = "jwk+json"
     p2c: int = jose.DEFAULT_P2C
 
 
+def needs_password(data: bytes) -> bool:
+    """Whether opening this key file takes a password (so a prompt is only shown when it does)."""
+    text = data.strip()
+    if text.startswith(b"{"):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return False
+        return isinstance(doc, dict) and "ciphertext" in doc
+    if text.count(b".") == 4 and b"-----BEGIN" not in text:
+        return True
+    return is_encrypted_key(data)
+
+
 def decrypt_key_file(data: bytes, password: bytes, *, name: str) -> OpenedKey:
     text = data.strip()
-    if text.startswith(b"{") or text.count(b".") == 4:
+    if text.startswith(b"{") or (text.count(b".") == 4 and b"-----BEGIN" not in text):
         return _decrypt_jwe(text, password, name)
     kind: Literal["pem", "openssh"] = "openssh" if b"OPENSSH PRIVATE KEY" in text else "pem"
     try:
@@ -43,7 +63,11 @@ def _decrypt_jwe(text: bytes, password: bytes, name: str) -> OpenedKey:
             doc = json.loads(text)
         except ValueError:
             raise KeyFileError(f"{name} is not valid JSON") from None
-        if "ciphertext" not in doc:
+        if isinstance(doc, dict) and "kty" in doc and "ciphertext" not in doc:
+            if "d" not in doc:
+                raise KeyFileError(f"{name} is a public JWK: there is no private key to protect")
+            return OpenedKey(kind="jwk", payload=json.dumps(doc, separators=(",", ":")).encode())
+        if not isinstance(doc, dict) or "ciphertext" not in doc:
             raise KeyFileError(f"{name} is not an encrypted JWK (JWE) file")
         try:
             compact = ".".join(
@@ -88,6 +112,7 @@ def reencrypt(opened: OpenedKey, password: bytes | None) -> bytes:
     )
     if opened.kind == "jwe-compact":
         return compact.encode() + b"\n"
+    # JSON serialization, as smallstep's step writes a JWK it encrypts
     protected, ek, iv, ct, tag = compact.split(".")
     doc = {"protected": protected, "encrypted_key": ek, "iv": iv, "ciphertext": ct, "tag": tag}
     return json.dumps(doc, indent=2).encode() + b"\n"

@@ -3,6 +3,8 @@ and writing in the formats smallstep's step reads and writes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -27,8 +29,11 @@ class KeySpecError(ValueError):
     """An unsupported --kty/--crv/--size combination."""
 
 
-def generate_private_key(kty: str = "EC", crv: str | None = None, size: int | None = None) -> PrivateKey:
-    """Generate a key like ``step``: EC P-256 by default, OKP Ed25519, or RSA (2048 bits default)."""
+def check_key_spec(kty: str = "EC", crv: str | None = None, size: int | None = None) -> str:
+    """Validate a --kty/--crv/--size combination without generating anything.
+
+    Returns the normalized key type (EC, OKP or RSA); raises KeySpecError with a one-line reason.
+    """
     kty_u = (kty or "EC").upper()
     if kty_u == "EC":
         curve = crv or "P-256"
@@ -36,50 +41,76 @@ def generate_private_key(kty: str = "EC", crv: str | None = None, size: int | No
             raise KeySpecError(f"invalid value '{curve}' for flag '--crv'; options are P-256, P-384 or P-521")
         if size:
             raise KeySpecError("flag '--size' is incompatible with '--kty EC'")
-        return ec.generate_private_key(CURVES[curve]())
-    if kty_u == "OKP":
+    elif kty_u == "OKP":
         if crv not in (None, "Ed25519"):
             raise KeySpecError(f"invalid value '{crv}' for flag '--crv'; option is Ed25519")
-        return ed25519.Ed25519PrivateKey.generate()
-    if kty_u == "RSA":
+        if size:
+            raise KeySpecError("flag '--size' is incompatible with '--kty OKP'")
+    elif kty_u == "RSA":
         if crv:
             raise KeySpecError("flag '--crv' is incompatible with '--kty RSA'")
-        bits = size or 2048
-        if bits < MIN_RSA_BITS:
+        if size is not None and size < MIN_RSA_BITS:
             raise KeySpecError(f"flag '--size' must be at least {MIN_RSA_BITS} for RSA keys")
-        return rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    raise KeySpecError(f"invalid value '{kty}' for flag '--kty'; options are EC, OKP or RSA")
+    else:
+        raise KeySpecError(f"invalid value '{kty}' for flag '--kty'; options are EC, OKP or RSA")
+    return kty_u
+
+
+def generate_private_key(kty: str = "EC", crv: str | None = None, size: int | None = None) -> PrivateKey:
+    """Generate a key like ``step``: EC P-256 by default, OKP Ed25519, or RSA (2048 bits default)."""
+    kty_u = check_key_spec(kty, crv, size)
+    if kty_u == "EC":
+        return ec.generate_private_key(CURVES[crv or "P-256"]())
+    if kty_u == "OKP":
+        return ed25519.Ed25519PrivateKey.generate()
+    return rsa.generate_private_key(public_exponent=65537, key_size=size or 2048)
 
 
 def load_private_key(data: bytes, password: bytes | None = None, *, name: str = "key") -> PrivateKey:
     """Load a PEM (SEC1, PKCS#1, PKCS#8, legacy ``Proc-Type`` encrypted), DER or OpenSSH private key.
 
-    Raises WrongPasswordError when the key is encrypted and ``password`` does not open it (or is
-    missing), ValueError with a one-line message when the data is not a private key.
+    An unencrypted key loads whatever ``password`` is. Raises WrongPasswordError when the key is
+    encrypted and ``password`` does not open it (or is missing), ValueError with a one-line message
+    when the data is not a private key.
     """
-    encrypted = b"ENCRYPTED" in data[:200] or b"Proc-Type: 4,ENCRYPTED" in data
+    loader: Callable[[bytes | None], object]
+    if b"-----BEGIN OPENSSH PRIVATE KEY-----" in data:
+        loader = lambda pw: serialization.load_ssh_private_key(data, pw)  # noqa: E731
+    elif b"-----BEGIN" in data:
+        loader = lambda pw: serialization.load_pem_private_key(data, pw)  # noqa: E731
+    else:
+        loader = lambda pw: serialization.load_der_private_key(data, pw)  # noqa: E731
     try:
-        if b"-----BEGIN OPENSSH PRIVATE KEY-----" in data:
-            key = serialization.load_ssh_private_key(data, password or None)
-        elif b"-----BEGIN" in data:
-            key = serialization.load_pem_private_key(data, password if encrypted else None)
-        else:
-            key = serialization.load_der_private_key(data, password or None)
-    except TypeError as exc:
-        # cryptography: "Password was not given but private key is encrypted"
-        if "not given" in str(exc) or "encrypted" in str(exc):
-            raise WrongPasswordError(f"{name} is encrypted: a password is required") from None
-        raise ValueError(f"{name} is not a valid private key") from None
-    except ValueError as exc:
-        text = str(exc).lower()
-        if encrypted or "bad decrypt" in text or "incorrect password" in text or "password" in text:
-            raise WrongPasswordError(f"error decrypting {name}: wrong password") from None
+        try:
+            key = loader(None)
+        except TypeError:
+            # cryptography: "Password was not given but private key is encrypted"
+            if not password:
+                raise WrongPasswordError(f"{name} is encrypted: a password is required") from None
+            try:
+                key = loader(password)
+            except (ValueError, TypeError):
+                raise WrongPasswordError(f"error decrypting {name}: wrong password") from None
+    except WrongPasswordError:
+        raise
+    except ValueError:
         raise ValueError(f"{name} is not a valid private key") from None
     except UnsupportedAlgorithm:
         raise ValueError(f"{name} uses an unsupported key algorithm") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
         raise ValueError(f"{name}: unsupported key type {type(key).__name__}")
     return key
+
+
+def is_encrypted_key(data: bytes) -> bool:
+    """Whether a private key file needs a password (PEM, DER or OpenSSH)."""
+    try:
+        load_private_key(data, None)
+    except WrongPasswordError:
+        return True
+    except ValueError:
+        return False
+    return False
 
 
 def private_key_to_pem(key: PrivateKey, password: bytes | None = None) -> bytes:
@@ -109,6 +140,7 @@ def public_key_to_pem(key: PublicKey) -> bytes:
 
 def load_public_key(data: bytes, *, name: str = "public key") -> PublicKey:
     """Load a PEM/DER SubjectPublicKeyInfo or an OpenSSH public key line."""
+    key: object
     try:
         if data.lstrip().startswith((b"ssh-", b"ecdsa-")):
             key = serialization.load_ssh_public_key(data.strip())

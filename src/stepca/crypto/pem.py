@@ -26,15 +26,39 @@ def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
     return blocks
 
 
+def check_certificate_der(der: bytes) -> bytes:
+    """Check the outer shape of an X.509 certificate without a full parse (cheap, no cryptography).
+
+    ``SEQUENCE { tbsCertificate SEQUENCE, signatureAlgorithm SEQUENCE, signature BIT STRING }``
+    spanning exactly ``der``. Raises ValueError otherwise.
+    """
+    from stepca.crypto import der as asn1
+
+    try:
+        children = asn1.read_sequence(der)
+        if [tag for tag, _ in children] != [asn1.SEQUENCE, asn1.SEQUENCE, 0x03]:
+            raise ValueError
+        # a TBSCertificate has at least 6 fields (serial, signature, issuer, validity, subject,
+        # key); a CSR, of the same outer shape, has 4
+        if len(asn1.read_sequence(asn1.tlv(asn1.SEQUENCE, children[0][1]))) < 6:
+            raise ValueError
+    except ValueError:
+        raise ValueError("invalid DER: not an X.509 certificate") from None
+    return der
+
+
 def certificate_ders(data: bytes) -> list[bytes]:
-    """DER of every certificate in ``data``: PEM (one or more blocks) or a single DER certificate."""
+    """DER of every certificate in ``data``: PEM (one or more blocks) or a single DER certificate.
+
+    Each one's outer structure is checked (see check_certificate_der); ValueError otherwise.
+    """
     if b"-----BEGIN" in data:
         ders = [der for label, der in pem_blocks(data) if label in ("CERTIFICATE", "TRUSTED CERTIFICATE")]
         if not ders:
             raise ValueError("no PEM CERTIFICATE block found")
-        return ders
+        return [check_certificate_der(der) for der in ders]
     if data[:1] == b"\x30":
-        return [data]
+        return [check_certificate_der(data)]
     raise ValueError("not a PEM or DER certificate")
 
 

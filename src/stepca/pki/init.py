@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,10 @@ from stepca._fs import (
 from stepca.config import dump_json
 from stepca.crypto import jose
 from stepca.crypto.keys import (
+    KeySpecError,
     PrivateKey,
+    WrongPasswordError,
+    check_key_spec,
     generate_private_key,
     load_private_key,
     private_key_to_pem,
@@ -56,6 +62,8 @@ class InitOptions:
     size: int | None = None
     root_crt: Path | None = None
     root_key: Path | None = None
+    #: password of the existing --key (default: ``password``; an unencrypted key needs none)
+    root_key_password: bytes | None = None
     force: bool = False
 
 
@@ -84,6 +92,42 @@ def validate_address(address: str) -> None:
         raise InitError(f"address {address!r} has an invalid port")
 
 
+_DNS_LABEL = re.compile(r"^(\*|[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)$")
+
+
+def validate_dns_name(name: str) -> None:
+    """A DNS name (wildcards allowed) or an IP literal, as the CA's ``dnsNames`` need."""
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+        return
+    except ValueError:
+        pass
+    labels = name.rstrip(".").split(".")
+    if not name or len(name) > 253 or not all(_DNS_LABEL.match(label) for label in labels):
+        raise InitError(f"{name!r} is not a valid DNS name or IP address")
+
+
+def validate_options(opts: InitOptions) -> None:
+    """Everything that can be checked before any key is generated or any file written."""
+    if not opts.name.strip():
+        raise InitError("the PKI name cannot be empty")
+    if not opts.dns_names:
+        raise InitError("at least one DNS name or IP address is required")
+    for dns_name in opts.dns_names:
+        validate_dns_name(dns_name)
+    if not opts.provisioner.strip():
+        raise InitError("the provisioner name cannot be empty")
+    validate_address(opts.address)
+    if not opts.password:
+        raise InitError("the password cannot be empty")
+    if bool(opts.root_crt) != bool(opts.root_key):
+        raise InitError("flags --root and --key must be used together")
+    try:
+        check_key_spec(opts.kty, opts.crv, opts.size)
+    except KeySpecError as exc:
+        raise InitError(str(exc)) from None
+
+
 def check_can_write(layout: StepLayout, force: bool) -> None:
     existing = [p for p in (layout.ca_json, layout.root_crt, layout.root_key) if p.exists()]
     if existing and not force:
@@ -93,11 +137,17 @@ def check_can_write(layout: StepLayout, force: bool) -> None:
         )
 
 
-def _load_existing_root(opts: InitOptions) -> tuple[x509.Certificate, PrivateKey]:
-    assert opts.root_crt is not None and opts.root_key is not None
+def load_existing_root(
+    crt_path: Path, key_path: Path, passwords: list[bytes]
+) -> tuple[x509.Certificate, PrivateKey]:
+    """The root certificate and its key for ``--root``/``--key``.
+
+    The key is tried unencrypted or with each of ``passwords``; a key none of them opens raises
+    WrongPasswordError (so the caller can ask for ``--key-password-file``).
+    """
     try:
-        crt_data = read_file(opts.root_crt, "root certificate")
-        key_data = read_file(opts.root_key, "root key")
+        crt_data = read_file(crt_path, "root certificate")
+        key_data = read_file(key_path, "root key")
     except OSError as exc:
         raise InitError(str(exc)) from None
     try:
@@ -107,54 +157,55 @@ def _load_existing_root(opts: InitOptions) -> tuple[x509.Certificate, PrivateKey
             else x509.load_der_x509_certificate(crt_data)
         )
     except ValueError:
-        raise InitError(f"{opts.root_crt} is not a valid certificate") from None
-    try:
-        key = load_private_key(key_data, opts.password, name=str(opts.root_key))
-    except ValueError as exc:
-        raise InitError(str(exc)) from None
+        raise InitError(f"{crt_path} is not a valid certificate") from None
+    key: PrivateKey | None = None
+    error: WrongPasswordError | None = None
+    for password in passwords or [b""]:
+        try:
+            key = load_private_key(key_data, password or None, name=str(key_path))
+            break
+        except WrongPasswordError as exc:
+            error = exc
+        except ValueError as exc:
+            raise InitError(str(exc)) from None
+    if key is None:
+        assert error is not None
+        raise error
     if not public_keys_equal(root.public_key(), key.public_key()):  # type: ignore[arg-type]
-        raise InitError(f"{opts.root_key} is not the private key of {opts.root_crt}")
-    bc = root.extensions.get_extension_for_class(x509.BasicConstraints).value if _has_bc(root) else None
-    if bc is None or not bc.ca:
-        raise InitError(f"{opts.root_crt} is not a CA certificate")
-    return root, key
-
-
-def _has_bc(cert: x509.Certificate) -> bool:
+        raise InitError(f"{key_path} is not the private key of {crt_path}")
     try:
-        cert.extensions.get_extension_for_class(x509.BasicConstraints)
+        bc = root.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
-        return False
-    return True
+        bc = None
+    if bc is None or not bc.ca:
+        raise InitError(f"{crt_path} is not a CA certificate")
+    if bc.path_length == 0:
+        raise InitError(f"{crt_path} cannot sign an intermediate CA (its path length is 0)")
+    return root, key
 
 
 def _ssh_public_line(key: PrivateKey) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
 
 
-def init_pki(opts: InitOptions) -> InitResult:
-    """Write the whole tree. Files are written atomically with their final modes."""
-    if not opts.name.strip():
-        raise InitError("the PKI name cannot be empty")
-    if not opts.dns_names:
-        raise InitError("at least one DNS name or IP address is required")
-    if not opts.provisioner.strip():
-        raise InitError("the provisioner name cannot be empty")
-    validate_address(opts.address)
-    if bool(opts.root_crt) != bool(opts.root_key):
-        raise InitError("--root and --key must be used together")
+def init_pki(opts: InitOptions, progress: Callable[[str], None] | None = None) -> InitResult:
+    """Create the whole PKI under ``opts.step_path``.
+
+    Every key, certificate and config document is built in memory first; only then are the
+    files written, each atomically with its final mode. So a bad option or a failure while
+    generating writes nothing (and an existing PKI replaced with ``force`` is left whole).
+    ``progress`` receives "root" (generated or loaded), "intermediate" and "ssh" as each is ready.
+    """
+    validate_options(opts)
     layout = StepLayout(opts.step_path)
     check_can_write(layout, opts.force)
-
-    ensure_dir(layout.base, SECRET_DIR_MODE)
-    for d in (layout.certs, layout.config, layout.db):
-        ensure_dir(d, SECRET_DIR_MODE)
-    ensure_dir(layout.secrets, SECRET_DIR_MODE)
-    result_written: list[tuple[str, Path]] = []
+    report = progress or (lambda _step: None)
 
     # --- root
-    if opts.root_crt:
-        root_cert, root_key = _load_existing_root(opts)
+    if opts.root_crt and opts.root_key:
+        # an explicit root key password is the only one tried; else the CA password (or none)
+        candidates = [opts.root_key_password] if opts.root_key_password else [opts.password]
+        root_cert, root_key = load_existing_root(opts.root_crt, opts.root_key, candidates)
     else:
         root_key = generate_private_key(opts.kty, opts.crv, opts.size)
         root_subject = ca_name(opts.name, f"{opts.name} Root CA")
@@ -165,14 +216,8 @@ def init_pki(opts: InitOptions) -> InitResult:
             issuer_key=root_key,
             path_length=1,
         )
-    root_der = root_cert.public_bytes(serialization.Encoding.DER)
-    atomic_write(layout.root_crt, root_cert.public_bytes(serialization.Encoding.PEM), PUBLIC_FILE_MODE)
-    result_written.append(("Root certificate", layout.root_crt))
-    if not opts.root_crt:
-        atomic_write(layout.root_key, private_key_to_pem(root_key, opts.password), SECRET_FILE_MODE)
-        result_written.append(("Root private key", layout.root_key))
-    fingerprint = sha256_fingerprint(root_der)
-    result_written.append(("Root fingerprint", Path(fingerprint)))
+    report("root")
+    fingerprint = sha256_fingerprint(root_cert.public_bytes(serialization.Encoding.DER))
 
     # --- intermediate
     int_key = generate_private_key(opts.kty, opts.crv, opts.size)
@@ -182,24 +227,53 @@ def init_pki(opts: InitOptions) -> InitResult:
         issuer=root_cert.subject,
         issuer_key=root_key,
         issuer_public_key=root_cert.public_key(),  # type: ignore[arg-type]
+        issuer_certificate=root_cert,
         path_length=0,
     )
-    atomic_write(layout.intermediate_crt, int_cert.public_bytes(serialization.Encoding.PEM), PUBLIC_FILE_MODE)
-    atomic_write(layout.intermediate_key, private_key_to_pem(int_key, opts.password), SECRET_FILE_MODE)
-    result_written.append(("Intermediate certificate", layout.intermediate_crt))
-    result_written.append(("Intermediate private key", layout.intermediate_key))
+    report("intermediate")
 
-    # --- SSH CA keys
+    # what goes to disk, in order: (label for the summary or None, path, content, mode)
+    files: list[tuple[str | None, Path, bytes, int]] = [
+        (
+            "Root certificate",
+            layout.root_crt,
+            root_cert.public_bytes(serialization.Encoding.PEM),
+            PUBLIC_FILE_MODE,
+        ),
+        ("Root private key", layout.root_key, private_key_to_pem(root_key, opts.password), SECRET_FILE_MODE),
+        (
+            "Intermediate certificate",
+            layout.intermediate_crt,
+            int_cert.public_bytes(serialization.Encoding.PEM),
+            PUBLIC_FILE_MODE,
+        ),
+        (
+            "Intermediate private key",
+            layout.intermediate_key,
+            private_key_to_pem(int_key, opts.password),
+            SECRET_FILE_MODE,
+        ),
+    ]
+
+    # --- SSH CA keys (EC P-256, as smallstep's step)
     if opts.ssh:
         for label, pub_path, key_path in (
             ("SSH user", layout.ssh_user_pub, layout.ssh_user_key),
             ("SSH host", layout.ssh_host_pub, layout.ssh_host_key),
         ):
             ssh_key = generate_private_key("EC", "P-256")
-            atomic_write(pub_path, _ssh_public_line(ssh_key) + b"\n", PUBLIC_FILE_MODE)
-            atomic_write(key_path, private_key_to_pem(ssh_key, opts.password), SECRET_FILE_MODE)
-            result_written.append((f"{label} public key", pub_path))
-            result_written.append((f"{label} private key", key_path))
+            files.append(
+                (f"{label} public key", pub_path, _ssh_public_line(ssh_key) + b"\n", PUBLIC_FILE_MODE)
+            )
+            files.append(
+                (
+                    f"{label} private key",
+                    key_path,
+                    private_key_to_pem(ssh_key, opts.password),
+                    SECRET_FILE_MODE,
+                )
+            )
+        report("ssh")
 
     # --- provisioner (EC P-256 JWK, private key as PBES2 JWE)
     prov_key = generate_private_key("EC", "P-256")
@@ -219,7 +293,6 @@ def init_pki(opts: InitOptions) -> InitResult:
         provisioner["claims"] = {"enableSSHCA": True}
         provisioners.append({"type": "SSHPOP", "name": "sshpop", "claims": {"enableSSHCA": True}})
 
-    result_written.append(("Database folder", layout.db))
     ca_json: dict[str, Any] = {
         "root": str(layout.root_crt),
         "federatedRoots": None,
@@ -251,16 +324,33 @@ def init_pki(opts: InitOptions) -> InitResult:
         "fingerprint": fingerprint,
         "root": str(layout.root_crt),
     }
-    atomic_write(layout.defaults_json, dump_json(defaults), PUBLIC_FILE_MODE)
-    result_written.append(("Default configuration", layout.defaults_json))
+    files.append(
+        ("Default configuration", layout.defaults_json, dump_json(defaults).encode(), PUBLIC_FILE_MODE)
+    )
     # ca.json may hold a password later: keep it private to the CA user
-    atomic_write(layout.ca_json, dump_json(ca_json), SECRET_FILE_MODE)
-    result_written.append(("Certificate Authority configuration", layout.ca_json))
+    files.append(
+        ("Certificate Authority configuration", layout.ca_json, dump_json(ca_json).encode(), SECRET_FILE_MODE)
+    )
+
+    # --- write
+    ensure_dir(layout.base, SECRET_DIR_MODE)
+    for d in (layout.certs, layout.secrets, layout.config, layout.db):
+        ensure_dir(d, SECRET_DIR_MODE)
+    written: list[tuple[str, Path]] = []
+    for summary_label, path, content, mode in files:
+        atomic_write(path, content, mode)
+        if summary_label:
+            written.append((summary_label, path))
+        if path == layout.root_key:
+            written.append(("Root fingerprint", Path(fingerprint)))
+    # the summary lists the database folder just before the configuration files, as step does
+    position = next(i for i, (label, _) in enumerate(written) if label == "Default configuration")
+    written.insert(position, ("Database folder", layout.db))
     return InitResult(
         layout=layout,
         root_fingerprint=fingerprint,
         provisioner_kid=pub_jwk["kid"],
         ssh=opts.ssh,
         ca_url=ca_url,
-        written=result_written,
+        written=written,
     )
