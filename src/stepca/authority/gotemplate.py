@@ -95,6 +95,7 @@ _TOKEN = re.compile(
     | (?P<field>(?:\$[A-Za-z0-9_]*)?(?:\.[A-Za-z_][A-Za-z0-9_]*)+|\.|\$[A-Za-z0-9_]*)
     | (?P<num>-?\d+(?:\.\d+)?)
     | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+    | (?P<assign>:?=)
     | (?P<other>\S)
     )""",
     re.X,
@@ -221,7 +222,7 @@ def _parse(source: str) -> list[Any]:
         if not tokens:
             raise ValueError("missing value for command")
         head = tokens[0].text if tokens[0].kind == "ident" else ""
-        if head in _UNSUPPORTED or (tokens[0].kind == "field" and len(tokens) > 1 and tokens[1].text in ":="):
+        if head in _UNSUPPORTED or any(t.kind == "assign" for t in tokens):
             raise ValueError(f"{{{{{inner}}}}} is not supported")
         parser = _Parser(tokens[1:] if head in _KEYWORDS else tokens)
         if head in ("if", "range", "with"):

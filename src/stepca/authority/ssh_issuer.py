@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from stepca._durations import format_duration
 from stepca.authority.authority import normalize_serial
+from stepca.authority.gotemplate import TemplateError
 from stepca.authority.ssh_templates import SSHTemplates, load_ssh_templates
 from stepca.authority.timeparse import parse_time_duration
 from stepca.crypto.jose import JOSEError, key_from_jwk
@@ -42,6 +43,7 @@ from stepca.crypto.sshcert import (
 )
 from stepca.db.records import CertificateRecord, RevocationRecord, UsedToken
 from stepca.db.sql import IssueOp, RevokeOp
+from stepca.db.ssh_hosts import ssh_certificate_blobs
 from stepca.errors import BadRequest, Forbidden, InternalError, NotImplementedByCA, Unauthorized
 from stepca.provisioner.base import ParsedToken, Provisioner, SSHPOPOptions, SSHSignOptions
 
@@ -116,7 +118,7 @@ class _CertSpec:
     valid_after: int
     valid_before: int
     critical_options: tuple[tuple[bytes, bytes], ...] = ()
-    extensions: tuple[tuple[bytes, bytes], ...] = field(default=())
+    extensions: tuple[tuple[bytes, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +299,7 @@ class SSHAuthority:
         builder = (
             builder.valid_principals(list(spec.principals))
             if spec.principals
-            else builder.valid_for_all_principals()
+            else builder.valid_for_all_principals()  # type: ignore[no-untyped-call]
         )
         for name, value in spec.critical_options:
             builder = builder.add_critical_option(name, value)
@@ -313,7 +315,7 @@ class SSHAuthority:
         provisioner = ca.provisioners.for_token(tok)
         pop = provisioner.authorize_ssh_renew(tok, ca.token_context("ssh/renew"))
         await self._check_renewable(ca, pop)
-        return await self._reissue(ca, pop, pop.certificate.public_key(), "renew")  # type: ignore[arg-type]
+        return await self._reissue(ca, pop, pop.certificate.public_key(), "renew")
 
     async def rekey(self, ca: Authority, ott: str, public_key: bytes) -> SSHIssued:
         key = _public_key(public_key, "publicKey")
@@ -354,7 +356,7 @@ class SSHAuthority:
 
     def _check_issuer(self, cert: SSHCertificate) -> None:
         """The certificate was signed by one of our keys for its type."""
-        signer = key_blob(cert.signature_key())  # type: ignore[arg-type]
+        signer = key_blob(cert.signature_key())
         if signer not in self.roots[cert_type_name(cert)]:
             raise Unauthorized("could not find valid ca signer to verify sshpop certificate")
         try:
@@ -415,8 +417,6 @@ class SSHAuthority:
 
     def config(self, cert_type: str, user_data: dict[str, str]) -> list[dict[str, Any]]:
         """The rendered ``user`` or ``host`` templates."""
-        from stepca.authority.gotemplate import TemplateError
-
         templates = self.templates.user if cert_type == "user" else self.templates.host
         step_ssh = {
             "HostKey": _key_value(self.federation["host"][:1]),
@@ -432,8 +432,6 @@ class SSHAuthority:
 
     async def host_principals(self, ca: Authority, *, valid_at: int | None) -> list[str]:
         """Principals of the host certificates issued (valid at ``valid_at`` when given)."""
-        from stepca.db.ssh_hosts import ssh_certificate_blobs
-
         blobs = await ca.store.read(lambda s: ssh_certificate_blobs(s, valid_at=valid_at), ca.store.store)
         names: set[str] = set()
         for blob in blobs:

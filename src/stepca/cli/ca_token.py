@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from stepca.cli._ca import ca_options, provisioner_options, resolve_ca, select_signer
@@ -35,7 +37,9 @@ def time_flag(value: str | None, flag: str) -> int | None:
 @click.option(
     "--revoke", is_flag=True, help="Create a token for revoking the certificate with serial SUBJECT."
 )
-@click.option("--ssh", is_flag=True, help="Create a token for an SSH certificate.")
+@click.option(
+    "--ssh", is_flag=True, help="Create a token for an SSH certificate (or, with --revoke, its revocation)."
+)
 @click.option("--host", is_flag=True, help="With --ssh: a host certificate token.")
 @click.option("--principal", "-n", "principals", multiple=True, help="With --ssh: principals to authorize.")
 @click.option("--output-file", type=click.Path(), help="Write the token to this file instead of printing it.")
@@ -79,20 +83,10 @@ def token(
     exp = time_flag(not_after, "--not-after")
     extra = None
     if revoke:
-        endpoint, sans = "revoke", None
+        endpoint, sans = ("ssh/revoke" if ssh else "revoke"), None
     elif ssh:
         endpoint, sans = "ssh/sign", None
-        extra = {
-            "step": {
-                "ssh": {
-                    "certType": "host" if host else "user",
-                    "keyID": subject,
-                    "principals": list(principals) or ([subject] if host else _user_principals(subject)),
-                    "validAfter": "",
-                    "validBefore": "",
-                }
-            }
-        }
+        extra = ssh_step_claim(subject, host=host, principals=principals)
     else:
         endpoint, sans = "sign", list(san) or [subject]
     tok = jwk_token(
@@ -115,8 +109,26 @@ def token(
         click.echo(tok)
 
 
-def _user_principals(subject: str) -> list[str]:
-    """step's default user principals: the email's local part and the email itself."""
-    if "@" in subject:
-        return [subject.split("@", 1)[0], subject]
-    return [subject]
+def ssh_step_claim(
+    subject: str,
+    *,
+    host: bool,
+    principals: tuple[str, ...] = (),
+    valid_after: str = "",
+    valid_before: str = "",
+) -> dict[str, Any]:
+    """The ``step.ssh`` claim of an SSH sign token. Default principals: SUBJECT for a host; the
+    local part of an email SUBJECT and the email itself for a user."""
+    if not principals:
+        principals = (subject,) if host or "@" not in subject else (subject.split("@", 1)[0], subject)
+    return {
+        "step": {
+            "ssh": {
+                "certType": "host" if host else "user",
+                "keyID": subject,
+                "principals": list(principals),
+                "validAfter": valid_after,
+                "validBefore": valid_before,
+            }
+        }
+    }

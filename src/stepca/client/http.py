@@ -258,3 +258,23 @@ class CAClient:
 
     def ssh_config(self, body: dict[str, Any]) -> dict[str, Any]:
         return dict(self.call("POST", "/1.0/ssh/config", body))
+
+    def ssh_renew(self, ott: str) -> dict[str, Any]:
+        """Renew the host certificate an SSHPOP token carries: ``{"crt": <base64 blob>}``."""
+        return dict(self.call("POST", "/1.0/ssh/renew", {"ott": ott}))
+
+    def ssh_rekey(self, ott: str, public_key: str) -> dict[str, Any]:
+        """Like ``ssh_renew`` for a new key (``public_key``: base64 of its wire blob)."""
+        return dict(self.call("POST", "/1.0/ssh/rekey", {"ott": ott, "publicKey": public_key}))
+
+    def ssh_revoke(self, serial: str, *, ott: str, reason_code: int = 0, reason: str = "") -> dict[str, Any]:
+        body = {"serial": serial, "ott": ott, "reasonCode": reason_code, "reason": reason, "passive": True}
+        return dict(self.call("POST", "/1.0/ssh/revoke", body))
+
+    def ssh_check_host(self, principal: str) -> bool:
+        return bool(
+            self.call("POST", "/1.0/ssh/check-host", {"type": "host", "principal": principal})["exists"]
+        )
+
+    def ssh_hosts(self) -> list[str]:
+        return [str(h.get("hostname", "")) for h in self.call("GET", "/1.0/ssh/hosts").get("hosts") or []]

@@ -15,6 +15,7 @@ from stepca.errors import Unauthorized
 
 if TYPE_CHECKING:
     from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import SSHCertificate
 
     from stepca.config import ProvisionerBase
 
@@ -81,6 +82,36 @@ class X509SignOptions:
 class RevokeOptions:
     provisioner: Provisioner
     serial: str
+    token_id: str
+    token_expires: int
+
+
+@dataclass(frozen=True, slots=True)
+class SSHSignOptions:
+    """What an SSH sign token authorizes (its ``step.ssh`` claim); empty values are unset."""
+
+    provisioner: Provisioner
+    subject: str
+    cert_type: str  # "" | "user" | "host"
+    key_id: str
+    principals: tuple[str, ...]
+    valid_after: str  # RFC 3339 time or duration relative to the request, "" when unset
+    valid_before: str
+    token_id: str
+    token_expires: int
+
+
+@dataclass(frozen=True, slots=True)
+class SSHPOPOptions:
+    """A proof-of-possession token: signed by the key of ``certificate``, carried in its header.
+
+    The provisioner checks the token; the SSH authority checks that it issued the certificate.
+    """
+
+    provisioner: Provisioner
+    subject: str
+    certificate: SSHCertificate
+    certificate_blob: bytes
     token_id: str
     token_expires: int
 
@@ -161,6 +192,18 @@ class Provisioner:
 
     def authorize_revoke(self, tok: ParsedToken, ctx: TokenContext) -> RevokeOptions:
         raise Unauthorized(f"provisioner {self.describe()} cannot authorize revocation with a token")
+
+    def authorize_ssh_sign(self, tok: ParsedToken, ctx: TokenContext) -> SSHSignOptions:
+        raise Unauthorized(f"provisioner {self.describe()} cannot authorize SSH certificate signing")
+
+    def authorize_ssh_renew(self, tok: ParsedToken, ctx: TokenContext) -> SSHPOPOptions:
+        raise Unauthorized(f"provisioner {self.describe()} cannot authorize SSH certificate renewal")
+
+    def authorize_ssh_rekey(self, tok: ParsedToken, ctx: TokenContext) -> SSHPOPOptions:
+        raise Unauthorized(f"provisioner {self.describe()} cannot authorize SSH certificate rekeying")
+
+    def authorize_ssh_revoke(self, tok: ParsedToken, ctx: TokenContext) -> RevokeOptions | SSHPOPOptions:
+        raise Unauthorized(f"provisioner {self.describe()} cannot authorize SSH certificate revocation")
 
     def authorize_renew(self, cert: x509.Certificate) -> None:
         if self.claims.disable_renewal:

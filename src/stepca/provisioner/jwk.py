@@ -6,11 +6,12 @@ from stepca.authority.claims import EffectiveClaims
 from stepca.config import JWKProvisionerConfig
 from stepca.crypto.jose import JOSEError, key_from_jwk, thumbprint
 from stepca.crypto.keys import PublicKey
-from stepca.errors import Unauthorized
+from stepca.errors import BadRequest, Unauthorized
 from stepca.provisioner.base import (
     ParsedToken,
     Provisioner,
     RevokeOptions,
+    SSHSignOptions,
     TokenContext,
     X509SignOptions,
     check_registered_claims,
@@ -80,3 +81,44 @@ class JWKProvisioner(Provisioner):
         return RevokeOptions(
             provisioner=self, serial=tok.claims["sub"], token_id=tok.token_id, token_expires=tok.expires_at
         )
+
+    def authorize_ssh_sign(self, tok: ParsedToken, ctx: TokenContext) -> SSHSignOptions:
+        if not self.claims.enable_ssh_ca:
+            raise Unauthorized(f"sshCA is disabled for jwk provisioner '{self.name}'")
+        self._authorize(tok, ctx)
+        step = tok.claims.get("step")
+        ssh = step.get("ssh") if isinstance(step, dict) else None
+        if not isinstance(ssh, dict):
+            raise Unauthorized("jwk token must be an SSH provisioning token")
+        cert_type = _ssh_str(ssh, "certType")
+        if cert_type not in ("", "user", "host"):
+            raise BadRequest(f"ssh certificate has an unknown type '{cert_type}'")
+        principals = ssh.get("principals") or []
+        if not isinstance(principals, list) or not all(isinstance(p, str) and p for p in principals):
+            raise Unauthorized("invalid token: step.ssh.principals must be a list of names")
+        return SSHSignOptions(
+            provisioner=self,
+            subject=tok.claims["sub"],
+            cert_type=cert_type,
+            key_id=_ssh_str(ssh, "keyID"),
+            principals=tuple(principals),
+            valid_after=_ssh_str(ssh, "validAfter"),
+            valid_before=_ssh_str(ssh, "validBefore"),
+            token_id=tok.token_id,
+            token_expires=tok.expires_at,
+        )
+
+    def authorize_ssh_revoke(self, tok: ParsedToken, ctx: TokenContext) -> RevokeOptions:
+        self._authorize(tok, ctx)
+        return RevokeOptions(
+            provisioner=self, serial=tok.claims["sub"], token_id=tok.token_id, token_expires=tok.expires_at
+        )
+
+
+def _ssh_str(ssh: dict[str, object], name: str) -> str:
+    value = ssh.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Unauthorized(f"invalid token: step.ssh.{name} must be a string")
+    return value

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
@@ -18,6 +18,9 @@ from stepca.config import CAConfig, parse_ca_config, read_json_file, resolve_pat
 from stepca.crypto.keys import PrivateKey, WrongPasswordError, load_private_key
 from stepca.crypto.pem import certificate_ders
 from stepca.errors import ConfigError
+
+if TYPE_CHECKING:
+    from stepca.authority.ssh_issuer import SSHSettings
 
 
 class LoadError(Exception):
@@ -54,6 +57,8 @@ class Loaded:
     ssh_host_key: PrivateKey | None = None
     ssh_user_key: PrivateKey | None = None
     step_path: Path = field(default_factory=Path)
+    #: templates and extra keys of the SSH CA, when ca.json has an ``ssh`` block
+    ssh_settings: SSHSettings | None = None
 
 
 def step_path_for(config_path: Path) -> Path:
@@ -151,4 +156,10 @@ def load(config_path: Path, secrets: Secrets) -> Loaded:
                 else password
             )
             loaded.ssh_user_key = _key(resolve_path(config.ssh.user_key, base), pw, "SSH user key")
+        from stepca.authority.ssh_issuer import load_ssh_settings
+
+        try:
+            loaded.ssh_settings = load_ssh_settings(raw, base)
+        except ValueError as exc:
+            raise LoadError(str(exc)) from None
     return loaded
