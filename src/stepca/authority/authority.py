@@ -123,7 +123,7 @@ class Authority:
             audiences=self.audiences[endpoint], now=now or time.time(), start_time=self.start_time
         )
 
-    async def _record(self, op: IssueOp | RevokeOp) -> None:
+    async def record(self, op: IssueOp | RevokeOp) -> None:
         outcome = await self.store.apply(op)
         if outcome is None:
             return
@@ -166,7 +166,7 @@ class Authority:
                 provisioner_extension=provisioner.extension_der(),
             )
         )
-        await self._record(
+        await self.record(
             IssueOp(
                 cert=CertificateRecord(
                     serial=str(cert.serial_number),
@@ -233,7 +233,7 @@ class Authority:
                 copied_extensions=tuple(old.extensions),
             )
         )
-        await self._record(
+        await self.record(
             IssueOp(
                 cert=CertificateRecord(
                     serial=str(cert.serial_number),
@@ -303,7 +303,7 @@ class Authority:
         else:
             raise Unauthorized("revoke requires a token or a client certificate")
         record = await self.store.read(self.store.store.get_certificate, serial)
-        await self._record(
+        await self.record(
             RevokeOp(
                 RevocationRecord(
                     serial=serial,

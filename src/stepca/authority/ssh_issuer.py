@@ -202,7 +202,7 @@ class SSHAuthority:
                 extensions=tuple((e.encode(), b"") for e in USER_EXTENSIONS) if cert_type == "user" else (),
             )
         )
-        await ca._record(
+        await ca.record(
             IssueOp(
                 cert=_record(cert, blob, provisioner, "sign"),
                 token=UsedToken(opts.token_id, provisioner.id, opts.token_expires),
@@ -280,7 +280,7 @@ class SSHAuthority:
                 critical_options=((b"force-command", command.encode()),),
             )
         )
-        await ca._record(IssueOp(cert=_record(cert, blob, provisioner, "sign")))
+        await ca.record(IssueOp(cert=_record(cert, blob, provisioner, "sign")))
         return blob
 
     def _issue(self, spec: _CertSpec) -> tuple[SSHCertificate, bytes]:
@@ -338,7 +338,7 @@ class SSHAuthority:
         if authorized != serial:
             raise Unauthorized("token subject does not match the serial number to revoke")
         record = await ca.store.read(ca.store.store.get_certificate, serial, "ssh")
-        await ca._record(
+        await ca.record(
             RevokeOp(
                 RevocationRecord(
                     serial=serial,
@@ -395,7 +395,7 @@ class SSHAuthority:
                 extensions=tuple(sorted(old.extensions.items())),
             )
         )
-        await ca._record(
+        await ca.record(
             IssueOp(
                 cert=_record(cert, blob, pop.provisioner, origin),
                 token=UsedToken(pop.token_id, pop.provisioner.id, pop.token_expires),

@@ -296,7 +296,7 @@ def rekey(
     info(f"Your private key has been saved in {key_target}.")
 
 
-def _reason_code(value: str | None) -> int:
+def reason_code_from_flag(value: str | None) -> int:
     if value is None or value == "":
         return 0
     if value.isdigit():
@@ -346,7 +346,7 @@ def revoke(
     from stepca.client.token import audience, jwk_token
 
     ctx = resolve_ca(ca_url, root)
-    code = _reason_code(reason_code)
+    code = reason_code_from_flag(reason_code)
     try:
         if cert_file or cert_key:
             if not (cert_file and cert_key):

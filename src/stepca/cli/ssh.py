@@ -109,28 +109,17 @@ def _token_ssh_claims(token: str) -> dict[str, Any]:
 def sshpop_token(
     ctx: CAContext, *, provisioner: str, endpoint: str, subject: str, cert_blob: bytes, key: PrivateKey
 ) -> str:
-    """An SSHPOP token: signed by ``key``, with its certificate in the ``sshpop`` header and the
-    provisioner's id as the audience fragment, as smallstep's step builds it."""
-    import base64
-    import time
+    from stepca.client.token import audience
+    from stepca.client.token import sshpop_token as build
 
-    from stepca.client.token import DEFAULT_TTL, audience, new_jti
-    from stepca.crypto.jose import public_jwk, sign_jwt
-
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "aud": f"{audience(ctx.ca_url, endpoint)}#sshpop/{provisioner}",
-        "exp": now + DEFAULT_TTL,
-        "iat": now,
-        "iss": provisioner,
-        "jti": new_jti(),
-        "nbf": now,
-    }
-    fingerprint = ctx.root_fingerprint()
-    if fingerprint:
-        claims["sha"] = fingerprint
-    claims["sub"] = subject
-    return sign_jwt(claims, key, kid=public_jwk(key)["kid"], sshpop=base64.b64encode(cert_blob).decode())
+    return build(
+        provisioner=provisioner,
+        audience=audience(ctx.ca_url, endpoint),
+        subject=subject,
+        cert_blob=cert_blob,
+        key=key,
+        root_fingerprint=ctx.root_fingerprint(),
+    )
 
 
 def _sshpop_provisioner(ctx: CAContext, name: str | None) -> str:
@@ -616,10 +605,10 @@ def revoke(
     Authorize with a token (--token, or one signed with a JWK provisioner key), or by proving
     possession of the certificate (--sshpop-cert and --sshpop-key; SERIAL is then optional).
     """
-    from stepca.cli.ca_renew import _reason_code
+    from stepca.cli.ca_renew import reason_code_from_flag
     from stepca.client.token import audience, jwk_token
 
-    code = _reason_code(reason_code)
+    code = reason_code_from_flag(reason_code)
     if bool(sshpop_cert) != bool(sshpop_key):
         fail("flags --sshpop-cert and --sshpop-key must be used together")
     ctx = resolve_ca(ca_url, root)

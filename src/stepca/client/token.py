@@ -77,3 +77,31 @@ def x5c_token(
     }
     x5c = [base64.b64encode(d).decode() for d in chain_ders]
     return sign_jwt(claims, key, x5c=x5c)
+
+
+def sshpop_token(
+    *,
+    provisioner: str,
+    audience: str,
+    subject: str,
+    cert_blob: bytes,
+    key: PrivateKey,
+    root_fingerprint: str | None = None,
+) -> str:
+    """An SSHPOP token: signed by an SSH certificate's key, the certificate in the ``sshpop``
+    header, and ``#sshpop/<provisioner>`` in the audience, as smallstep's step builds it."""
+    from stepca.crypto.jose import public_jwk
+
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "aud": f"{audience}#sshpop/{provisioner}",
+        "exp": now + DEFAULT_TTL,
+        "iat": now,
+        "iss": provisioner,
+        "jti": new_jti(),
+        "nbf": now,
+    }
+    if root_fingerprint:
+        claims["sha"] = root_fingerprint
+    claims["sub"] = subject
+    return sign_jwt(claims, key, kid=public_jwk(key)["kid"], sshpop=base64.b64encode(cert_blob).decode())
