@@ -1,12 +1,15 @@
 """Server logs: ``text`` (default) or ``json`` (one object per line), as ca.json ``logger.format``.
 
 Request lines carry time, level, request-id, remote-address, method, path, status, duration,
-provisioner, subject, serial, user-agent. Never a key, a password or a whole token (only a jti).
+provisioner, subject, serial, user-agent (json: always all of them, "" when unknown; text: the
+known ones). Never a key, a password or a whole token (only a jti): handlers only put names,
+serials and jtis in the fields, and error texts are scrubbed of anything shaped like a JWS/JWE.
 Lines are buffered and flushed several times a second, off the request path.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -19,6 +22,13 @@ from typing import IO, Any
 import orjson
 
 FLUSH_INTERVAL = 0.2
+#: compact JWS (3 parts) or JWE (5 parts) starting with a base64url JSON header ("eyJ")
+_COMPACT_JOSE = re.compile(r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){2,4}")
+
+
+def scrub(text: str) -> str:
+    """``text`` with every token-shaped substring replaced (error messages may quote input)."""
+    return _COMPACT_JOSE.sub("[token redacted]", text) if "eyJ" in text else text
 
 
 _last_second = -1
@@ -48,7 +58,10 @@ class ServerLog:
 
     def _emit(self, fields: dict[str, Any]) -> None:
         if self.format == "json":
-            line = orjson.dumps(fields, default=str).decode()
+            try:
+                line = orjson.dumps(fields, default=str).decode()
+            except TypeError:  # e.g. an int wider than 64 bits
+                line = json.dumps(fields, default=str, ensure_ascii=False)
         else:
             line = " ".join(_text_pair(k, v) for k, v in fields.items() if v is not None and v != "")
         self._buffer.append(line + "\n")
@@ -67,9 +80,19 @@ class ServerLog:
     # ------------------------------------------------------------------ events
 
     def event(self, level: str, message: str, **fields: Any) -> None:
-        self._emit({"time": _now_text(), "level": level, "msg": message, **fields})
-        if level in ("error", "warning", "warn"):
+        clean = {k: scrub(v) if isinstance(v, str) else v for k, v in fields.items()}
+        self._emit({"time": _now_text(), "level": level, "msg": scrub(message), **clean})
+        if level in ("error", "warning", "warn", "critical"):
             self.flush()
+
+    def notice(self, message: str) -> None:
+        """A line operators and scripts wait for (``Serving HTTPS on ...``): Go-style, as
+        smallstep prints it, in text format; a JSON object in json format. Written at once."""
+        if self.format == "json":
+            self._emit({"time": _now_text(), "level": "info", "msg": message})
+        else:
+            self._buffer.append(go_log_line(message) + "\n")
+        self.flush()
 
     def info(self, message: str, **fields: Any) -> None:
         self.event("info", message, **fields)
@@ -97,10 +120,19 @@ class ServerLog:
             "protocol": f"HTTP/{version.major}.{version.minor}",
             "status": status,
             "duration": round(time.perf_counter() - started, 6),
+            "provisioner": "",
+            "subject": "",
+            "serial": "",
             "user-agent": headers.get("User-Agent", ""),
         }
         if fields:
             record.update(fields)
+            serial = fields.get("serial")
+            if serial is not None and type(serial) is not str:
+                record["serial"] = str(serial)  # 128-bit serials: a decimal string, as step logs them
+            error = fields.get("error")
+            if error is not None:
+                record["error"] = scrub(str(error))
         self._emit(record)
 
     def exception(self, request: Any, exc: BaseException) -> None:

@@ -2,14 +2,56 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
+HELP = """Run the certificate authority described by CONFIG (its ca.json).
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+\b
+  $ step-ca $(step path)/config/ca.json
+  $ step-ca /etc/step-ca/config/ca.json --password-file /etc/step-ca/password.txt
+
+\b
+Password of the intermediate key, in this order:
+  --password-file FILE   read at start-up and again on every reload (recommended);
+  ca.json "password"     the top-level field (keep ca.json mode 0600);
+  a prompt               on a terminal; the answer is kept in memory for reloads.
+Without a terminal and without the first two, step-ca stops with an error.
+
+\b
+Signals:
+  SIGHUP    reload CONFIG from the same path, with no failed request: in-flight requests finish
+            on the old configuration, new ones use the new one, connections stay open. A
+            CONFIG that does not load, or that changes the "db" block, is refused with a log
+            line and the previous configuration keeps serving.
+  SIGTERM   stop accepting, finish in-flight requests (up to 10 s), exit.
+  SIGINT    the same as SIGTERM.
+
+\b
+CONFIG fields used here: address, dnsNames, root, crt, key, password, db, logger.format
+("text" or "json": one object per request on stderr), tls (minVersion, maxVersion,
+cipherSuites with Go's names) and authority (provisioners, claims, template, backdate).
+
+\b
+Under systemd (Type=notify) step-ca sends READY=1 when serving, RELOADING=1 then READY=1
+around a reload and STOPPING=1 on exit, to $NOTIFY_SOCKET. See contrib/systemd/step-ca.service
+and docs/operating.md.
+
+\b
+Environment: STEPPATH (relative paths in CONFIG; default: the directory above config/),
+STEPCA_WORKERS (default for --workers), NOTIFY_SOCKET (set by systemd).
+Exit status: 0 after SIGTERM/SIGINT, 1 when the configuration cannot be loaded or served.
+"""
+
+
+@click.command(help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option(
     "--password-file",
@@ -17,16 +59,25 @@ import click
     help="File with the password that decrypts the intermediate key (read again on every reload).",
 )
 @click.option(
-    "--ssh-host-password-file", type=click.Path(dir_okay=False), help="Password file for the SSH host CA key."
+    "--ssh-host-password-file",
+    type=click.Path(dir_okay=False),
+    help="Password file for the SSH host CA key (default: the intermediate key's password).",
 )
 @click.option(
-    "--ssh-user-password-file", type=click.Path(dir_okay=False), help="Password file for the SSH user CA key."
+    "--ssh-user-password-file",
+    type=click.Path(dir_okay=False),
+    help="Password file for the SSH user CA key (default: the intermediate key's password).",
 )
 @click.option(
     "--workers",
     type=click.IntRange(1, 256),
     default=None,
     help="Worker processes serving requests (default: one per CPU core, or $STEPCA_WORKERS).",
+)
+@click.option(
+    "--pidfile",
+    type=click.Path(dir_okay=False),
+    help="Write the PID of the main process (the one to send SIGHUP to) to this file.",
 )
 @click.version_option(package_name="stepca", prog_name="step-ca")
 def cli(
@@ -35,14 +86,8 @@ def cli(
     ssh_host_password_file: str | None,
     ssh_user_password_file: str | None,
     workers: int | None,
+    pidfile: str | None,
 ) -> None:
-    """Run the certificate authority described by CONFIG (ca.json).
-
-    The intermediate key is decrypted with --password-file, the ca.json "password" field, or a
-    password typed at the prompt. The CA serves HTTPS on the configured address with a
-    certificate it issues itself for its dnsNames. Send SIGHUP to reload CONFIG from the same
-    path without dropping requests; SIGTERM stops it gracefully.
-    """
     from stepca.errors import ConfigError
     from stepca.server.loader import LoadError, Secrets, load, needs_password
     from stepca.server.logs import ServerLog, go_log_line
@@ -53,6 +98,7 @@ def cli(
         ssh_host_password_file=ssh_host_password_file,
         ssh_user_password_file=ssh_user_password_file,
     )
+    start_time = time.time()
     try:
         if password_file is None:
             ask, key_path = needs_password(config_path)
@@ -68,6 +114,11 @@ def cli(
                     f"Please enter the password to decrypt {key_path}: ", stream=sys.stderr
                 ).encode()
         loaded = load(config_path, secrets)
+        from stepca.server.worker import check_config, route_stdlib_logging
+
+        log = ServerLog(loaded.config.logger.format)
+        route_stdlib_logging(log)
+        check_config(loaded, start_time)
         _prepare_database(loaded)
     except (ConfigError, LoadError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
@@ -81,16 +132,39 @@ def cli(
         click.echo(f"error: ca.json: address: {exc}", err=True)
         sys.exit(1)
     count = workers or int(os.environ.get("STEPCA_WORKERS", "0") or 0) or (os.cpu_count() or 1)
-    log = ServerLog(loaded.config.logger.format)
-    sup = Supervisor(config_path=config_path, secrets=secrets, loaded=loaded, workers=count, log=log)
+    sup = Supervisor(
+        config_path=config_path,
+        secrets=secrets,
+        loaded=loaded,
+        workers=count,
+        log=log,
+        start_time=start_time,
+        early_signals=_EARLY_SIGNALS,
+    )
     try:
-        code = sup.run()
+        with _pidfile(pidfile):
+            code = sup.run()
     except OSError as exc:
         click.echo(
             go_log_line(f"error: cannot listen on {loaded.config.address}: {exc.strerror or exc}"), err=True
         )
         sys.exit(1)
     sys.exit(code)
+
+
+@contextlib.contextmanager
+def _pidfile(path: str | None) -> Iterator[None]:
+    if not path:
+        yield
+        return
+    from stepca._fs import atomic_write
+
+    atomic_write(path, f"{os.getpid()}\n", 0o644)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _prepare_database(loaded: object) -> None:
@@ -114,7 +188,13 @@ def _prepare_database(loaded: object) -> None:
         raise LoadError(f"database {target.url.render_as_string(hide_password=True)}: {exc}") from None
 
 
+#: SIGHUPs received while starting (before the supervisor handles them): reloaded once serving
+_EARLY_SIGNALS: list[int] = []
+
+
 def main() -> None:
+    # a SIGHUP while starting must not kill us (its default action): remember it, reload once serving
+    signal.signal(signal.SIGHUP, lambda signum, _frame: _EARLY_SIGNALS.append(signum))
     cli(prog_name="step-ca")
 
 

@@ -1,8 +1,11 @@
 """The parent process: binds the listening socket, forks one worker per core, relays signals,
 restarts a worker that dies, and speaks sd_notify.
 
-SIGHUP is forwarded to every worker, each swaps its configuration in place (no socket is closed,
-no worker restarted); the parent reports RELOADING=1 then READY=1 once every worker is done.
+SIGHUP: the parent re-reads ca.json and checks it the way a worker would build it. A config that
+does not load, does not check, or changes the ``db`` block is refused here with one log line, and
+the workers keep serving the previous one. Otherwise SIGHUP is forwarded to every worker, and each
+swaps its configuration in place (no socket is closed, no worker restarted). systemd hears
+RELOADING=1 at the start and READY=1 once every worker is done (or after RELOAD_TIMEOUT).
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from stepca.server import sdnotify
 from stepca.server.loader import Loaded, LoadError, Secrets, load
-from stepca.server.logs import ServerLog, go_log_line
-from stepca.server.worker import WorkerOptions, run_worker
+from stepca.server.logs import ServerLog
+from stepca.server.worker import WorkerOptions, check_config, run_worker
 
 READY_TIMEOUT = 60.0
+RELOAD_TIMEOUT = 60.0
 RESTART_BACKOFF = 1.0
 STOP_TIMEOUT = 20.0
 
@@ -60,58 +65,69 @@ class Supervisor:
     loaded: Loaded
     workers: int
     log: ServerLog
-    sock: socket.socket = field(init=False)
     start_time: float = field(default_factory=time.time)
+    #: SIGHUPs received before ``run`` (while main() was loading): reloaded once serving
+    early_signals: list[int] = field(default_factory=list)
+    sock: socket.socket = field(init=False)
 
     def __post_init__(self) -> None:
         self.slots = [WorkerSlot(i) for i in range(self.workers)]
+        #: where the socket listens: ca.json's address at start-up (a reload cannot move it)
+        self.address = self.loaded.config.address
         self._status_r, self._status_w = os.pipe()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         os.set_blocking(self._status_r, False)
         self._pending: list[int] = []
         self._stopping = False
+        self._exit_code = 0
+        self._announced = False
         self._reload_waiting: set[int] = set()
-        self._reload_started = 0.0
+        self._reload_failed = 0
+        self._reload_deadline = 0.0
 
     # ------------------------------------------------------------------ workers
 
     def _spawn(self, slot: WorkerSlot) -> None:
+        # fork with SIGHUP blocked: the worker unblocks it once its reload handler is installed,
+        # so a reload asked for while it starts is delayed, never fatal
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
         pid = os.fork()
         if pid == 0:  # child
-            code = 0
-            try:
-                signal.pthread_sigmask(signal.SIG_SETMASK, set())
-                for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
-                    signal.signal(sig, signal.SIG_DFL)
-                signal.set_wakeup_fd(-1)
-                os.close(self._status_r)
-                os.close(self._wake_r)
-                os.close(self._wake_w)
-                run_worker(
-                    WorkerOptions(
-                        config_path=self.config_path,
-                        secrets=self.secrets,
-                        start_time=self.start_time,
-                        worker_index=slot.index,
-                        status_fd=self._status_w,
-                    ),
-                    self.sock,
-                    self.loaded,
-                )
-            except BaseException as exc:
-                if not isinstance(exc, SystemExit | KeyboardInterrupt):
-                    print(
-                        go_log_line(f"worker {slot.index} failed: {exc.__class__.__name__}: {exc}"),
-                        file=sys.stderr,
-                    )
-                    code = 1
-            finally:
-                sys.stderr.flush()
-                os._exit(code)
+            self._child(slot)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         slot.pid = pid
         slot.started = time.monotonic()
         slot.ready = False
+
+    def _child(self, slot: WorkerSlot) -> NoReturn:
+        code = 0
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, {signal.SIGHUP})
+            for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+                signal.signal(sig, signal.SIG_DFL)
+            signal.set_wakeup_fd(-1)
+            os.close(self._status_r)
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            run_worker(
+                WorkerOptions(
+                    config_path=self.config_path,
+                    secrets=self.secrets,
+                    start_time=self.start_time,
+                    worker_index=slot.index,
+                    status_fd=self._status_w,
+                ),
+                self.sock,
+                self.loaded,
+            )
+        except BaseException as exc:
+            if not isinstance(exc, SystemExit | KeyboardInterrupt):
+                self.log.error(f"worker {slot.index} failed", error=f"{exc.__class__.__name__}: {exc}")
+                code = 1
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
 
     def _signal(self, sig: int) -> None:
         for slot in self.slots:
@@ -122,7 +138,7 @@ class Supervisor:
     # ------------------------------------------------------------------ main loop
 
     def run(self) -> int:
-        self.sock = bind(self.loaded.config.address)
+        self.sock = bind(self.address)
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
             signal.signal(sig, self._on_signal)
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
@@ -131,31 +147,35 @@ class Supervisor:
         sel = selectors.DefaultSelector()
         sel.register(self._status_r, selectors.EVENT_READ, "status")
         sel.register(self._wake_r, selectors.EVENT_READ, "wake")
-        announced = False
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
             for key, _ in sel.select(timeout=1.0):
-                data = os.read(key.fd, 4096) if key.data == "wake" else b""
-                del data
-                if key.data == "status":
+                if key.data == "wake":
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(key.fd, 4096)
+                else:
                     self._read_status()
             self._handle_pending()
             if self._stopping:
                 return self._shutdown()
-            if not announced and all(s.ready for s in self.slots):
-                announced = True
-                print(
-                    go_log_line(f"Serving HTTPS on {self.loaded.config.address} ..."),
-                    file=sys.stderr,
-                    flush=True,
-                )
-                sdnotify.ready(f"serving on {self.loaded.config.address}")
-            elif not announced and time.monotonic() > deadline:
-                print(go_log_line("workers did not become ready in time"), file=sys.stderr, flush=True)
-                self._stopping = True
-            if self._reload_waiting is not None and self._reload_started and not self._reload_waiting:
-                self._reload_started = 0.0
-                sdnotify.ready()
+            if not self._announced:
+                if all(s.ready for s in self.slots):
+                    self._announce()
+                elif time.monotonic() > deadline:
+                    self._fatal("workers did not become ready in time")
+            self._check_reload_done()
+
+    def _announce(self) -> None:
+        self._announced = True
+        self.log.notice(f"Serving HTTPS on {self.address} ...")
+        sdnotify.ready(f"serving on {self.address}")
+        self._pending += self.early_signals
+        self.early_signals = []
+
+    def _fatal(self, message: str) -> None:
+        self.log.error(message)
+        self._stopping = True
+        self._exit_code = 1
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self._pending.append(signum)
@@ -166,16 +186,16 @@ class Supervisor:
         except BlockingIOError:
             return
         for line in data.decode(errors="replace").split("\n"):
-            if not line:
-                continue
             kind, _, pid_text = line.partition(":")
             pid = int(pid_text) if pid_text.isdigit() else 0
-            for slot in self.slots:
-                if slot.pid == pid:
-                    if kind == "ready":
-                        slot.ready = True
-                    elif kind == "reloaded":
-                        self._reload_waiting.discard(pid)
+            slot = next((s for s in self.slots if pid and s.pid == pid), None)
+            if slot is None:
+                continue
+            if kind == "ready":
+                slot.ready = True
+            elif kind in ("reloaded", "reload-failed") and pid in self._reload_waiting:
+                self._reload_waiting.discard(pid)
+                self._reload_failed += kind == "reload-failed"
 
     def _handle_pending(self) -> None:
         while self._pending:
@@ -183,21 +203,57 @@ class Supervisor:
             if sig in (signal.SIGTERM, signal.SIGINT):
                 self._stopping = True
             elif sig == signal.SIGHUP:
-                self._reload()
+                if self._announced:
+                    self._reload()
+                else:  # still starting: reload once every worker serves
+                    self.early_signals.append(sig)
             elif sig == signal.SIGCHLD:
                 self._reap()
 
+    # ------------------------------------------------------------------ reload
+
     def _reload(self) -> None:
         sdnotify.reloading()
-        # keep the parent's view current so a restarted worker starts with the new configuration
         try:
-            self.loaded = load(self.config_path, self.secrets)
+            loaded = load(self.config_path, self.secrets)
+            check_config(loaded, self.start_time, previous=self.loaded)
         except LoadError as exc:
             self.log.error("reload failed: keeping the previous configuration", error=str(exc))
             self.log.flush()
+            sdnotify.ready(f"serving on {self.address}; the last reload failed (see the log)")
+            return
+        if loaded.config.address != self.loaded.config.address:
+            self.log.warning(
+                "the address changed: restart step-ca to listen on it",
+                serving=self.address,
+                configured=loaded.config.address,
+            )
+        # the parent's view stays current, so a restarted worker starts with the new configuration
+        self.loaded = loaded
+        self.log.format = loaded.config.logger.format
         self._reload_waiting = {s.pid for s in self.slots if s.pid}
-        self._reload_started = time.monotonic()
+        self._reload_failed = 0
+        self._reload_deadline = time.monotonic() + RELOAD_TIMEOUT
         self._signal(signal.SIGHUP)
+
+    def _check_reload_done(self) -> None:
+        if not self._reload_deadline:
+            return
+        if self._reload_waiting and time.monotonic() < self._reload_deadline:
+            return
+        if self._reload_waiting:
+            self.log.error("reload: some workers did not answer in time", workers=len(self._reload_waiting))
+        elif self._reload_failed:
+            self.log.error(
+                "reload: some workers kept the previous configuration (see their log lines)",
+                workers=self._reload_failed,
+            )
+        self.log.flush()
+        self._reload_waiting = set()
+        self._reload_deadline = 0.0
+        sdnotify.ready(f"serving on {self.address}")
+
+    # ------------------------------------------------------------------ exits
 
     def _reap(self) -> None:
         while True:
@@ -208,16 +264,22 @@ class Supervisor:
             if pid == 0:
                 return
             for slot in self.slots:
-                if slot.pid == pid:
-                    slot.pid = 0
-                    self._reload_waiting.discard(pid)
-                    if not self._stopping:
-                        code = os.waitstatus_to_exitcode(status)
-                        self.log.error("worker exited; restarting it", worker=slot.index, exit_code=code)
-                        self.log.flush()
-                        if time.monotonic() - slot.started < RESTART_BACKOFF:
-                            time.sleep(RESTART_BACKOFF)
-                        self._spawn(slot)
+                if slot.pid != pid:
+                    continue
+                slot.pid = 0
+                self._reload_waiting.discard(pid)
+                if self._stopping:
+                    continue
+                code = os.waitstatus_to_exitcode(status)
+                if not self._announced:
+                    # a worker that cannot start now will not start on the next try either
+                    self._fatal(f"worker {slot.index} exited during start-up (exit code {code})")
+                    continue
+                self.log.error("worker exited; restarting it", worker=slot.index, exit_code=code)
+                self.log.flush()
+                if time.monotonic() - slot.started < RESTART_BACKOFF:
+                    time.sleep(RESTART_BACKOFF)
+                self._spawn(slot)
 
     def _shutdown(self) -> int:
         sdnotify.stopping()
@@ -236,4 +298,5 @@ class Supervisor:
                     slot.pid = 0
         self._signal(signal.SIGKILL)
         self.sock.close()
-        return 0
+        self.log.flush()
+        return self._exit_code

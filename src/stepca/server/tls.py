@@ -87,6 +87,15 @@ def check_tls_config(tls: TLSConfig | None) -> None:
     hi = _version(tls.max_version, "maxVersion")
     if lo and hi and lo > hi:
         raise TLSConfigError("ca.json: tls.minVersion is greater than tls.maxVersion")
+    ciphers = openssl_ciphers(tls.cipher_suites) if tls.cipher_suites else None
+    if ciphers:
+        try:  # the names are known, but this OpenSSL may not offer them (e.g. 3DES)
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(ciphers)
+        except ssl.SSLError:
+            raise TLSConfigError(
+                "ca.json: tls.cipherSuites: none of the TLS 1.2 cipher suites is available in this "
+                f"OpenSSL ({ssl.OPENSSL_VERSION})"
+            ) from None
 
 
 def issue_server_certificate(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 import os
 import signal
 import socket
@@ -53,15 +55,43 @@ class Runtime:
         self.log = log
 
     def log_request(self, request: web.Request, status: int, started: float, fields: dict[str, Any]) -> None:
-        self.log.request(request, status, started, fields)
+        try:
+            self.log.request(request, status, started, fields)
+        except Exception as exc:  # a log line must never fail the request it describes
+            self.log.error("could not log a request", error=f"{exc.__class__.__name__}: {exc}")
 
     def log_error(self, request: web.Request, exc: BaseException) -> None:
         self.log.exception(request, exc)
 
 
 def db_signature(loaded: Loaded) -> str:
-    db = loaded.config.db
-    return "" if db is None else f"{db.type}|{db.data_source}|{db.database}"
+    """The ca.json ``db`` block as written: any change to it needs a restart."""
+    return json.dumps(loaded.raw.get("db"), sort_keys=True)
+
+
+class _NoStore:
+    """Stands in for the database when a configuration is only checked, never served."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("the database is not available while checking a configuration")
+
+
+def check_config(loaded: Loaded, start_time: float, previous: Loaded | None = None) -> None:
+    """Raise ``LoadError`` (one line) if a worker could not serve ``loaded``, or, on reload,
+    if it changes what only a restart can change (the database)."""
+    if previous is not None and db_signature(loaded) != db_signature(previous):
+        raise LoadError(f"{loaded.path}: the db block changed: restart step-ca to use another database")
+    try:
+        check_tls_config(loaded.config.tls)
+        logging.disable(logging.WARNING)  # a dry run: the workers log what building it says
+        try:
+            build_authority(loaded, _NoStore(), start_time)  # type: ignore[arg-type]
+        finally:
+            logging.disable(logging.NOTSET)
+    except LoadError:
+        raise
+    except Exception as exc:
+        raise LoadError(str(exc)) from None
 
 
 def open_store(loaded: Loaded, pool_size: int = 8) -> tuple[AsyncStore, str | None]:
@@ -100,6 +130,7 @@ class Worker:
         self.sock = sock
         self.loaded = loaded
         self.log = ServerLog(loaded.config.logger.format)
+        route_stdlib_logging(self.log)
         self.store, warning = open_store(loaded)
         if warning and opts.worker_index == 0:
             self.log.warning(warning)
@@ -122,6 +153,7 @@ class Worker:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._loop_exception)
         app = build_app(self.runtime)
         runner = web.AppRunner(
             app,
@@ -136,6 +168,9 @@ class Worker:
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
         loop.add_signal_handler(signal.SIGTERM, self._stopping.set)
         loop.add_signal_handler(signal.SIGINT, self._stopping.set)
+        # the supervisor forks us with SIGHUP blocked: a reload asked for while we were starting
+        # is delivered now, to the handler above, instead of killing the process
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
         self._status("ready")
         tasks = [loop.create_task(self._flush_logs()), loop.create_task(self._renew_server_cert())]
         await self._stopping.wait()
@@ -144,6 +179,11 @@ class Worker:
         await runner.cleanup()
         self.log.flush()
         await loop.run_in_executor(None, self.store.close)
+
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        detail = f"{exc.__class__.__name__}: {exc}" if exc is not None else ""
+        self.log.error(str(context.get("message") or "event loop error"), error=detail)
 
     def _status(self, kind: str) -> None:
         if self.opts.status_fd is not None:
@@ -167,19 +207,22 @@ class Worker:
 
     async def reload(self) -> None:
         """Re-read ca.json from the same path; on any error keep serving the old configuration."""
+        done = False
         try:
-            await self._reload()
+            done = await self._reload()
         finally:
-            self._status("reloaded")
+            self._status("reloaded" if done else "reload-failed")
 
-    async def _reload(self) -> None:
+    async def _reload(self) -> bool:
         async with self._reload_lock:
             loop = asyncio.get_running_loop()
             started = time.perf_counter()
             try:
                 loaded = await loop.run_in_executor(None, load, self.opts.config_path, self.opts.secrets)
                 if db_signature(loaded) != db_signature(self.loaded):
-                    raise LoadError("the db block changed: a restart is needed to change the database")
+                    raise LoadError(
+                        f"{loaded.path}: the db block changed: restart step-ca to use another database"
+                    )
                 check_tls_config(loaded.config.tls)
                 authority = await loop.run_in_executor(
                     None, build_authority, loaded, self.store, self.opts.start_time
@@ -192,8 +235,12 @@ class Worker:
                     loaded.config.common_name,
                 )
             except Exception as exc:
-                self.log.error("reload failed: keeping the previous configuration", error=str(exc))
-                return
+                self.log.error(
+                    "reload failed: keeping the previous configuration",
+                    worker=self.opts.worker_index,
+                    error=str(exc),
+                )
+                return False
             # swap one reference: requests in flight finish on the old authority, new ones use the
             # new one. The listening socket and its SSLContext stay; the context gets the new
             # settings and certificate in place, so only new handshakes see them.
@@ -208,9 +255,41 @@ class Worker:
                 self.log.error("could not refresh the TLS settings", error=str(exc))
             self.log.info(
                 "reloaded configuration",
+                worker=self.opts.worker_index,
                 provisioners=len(authority.provisioners),
                 duration=round(time.perf_counter() - started, 3),
             )
+            self.log.flush()  # before the supervisor reports READY=1
+            return True
+
+
+class _ServerLogHandler(logging.Handler):
+    """Library and module loggers (aiohttp, asyncio, stepca.*) write into the server log, so a
+    json log stays one JSON object per line."""
+
+    def __init__(self, log: ServerLog) -> None:
+        super().__init__(logging.WARNING)
+        self.server_log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields: dict[str, Any] = {"logger": record.name}
+            if record.exc_info and record.exc_info[1] is not None:
+                exc = record.exc_info[1]
+                fields["error"] = f"{exc.__class__.__name__}: {exc}"
+            self.server_log.event(record.levelname.lower(), record.getMessage(), **fields)
+        except Exception:
+            self.handleError(record)
+
+
+def route_stdlib_logging(log: ServerLog) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, _ServerLogHandler):
+            root.removeHandler(handler)
+    root.addHandler(_ServerLogHandler(log))
+    if root.level > logging.WARNING or root.level == logging.NOTSET:
+        root.setLevel(logging.WARNING)
 
 
 def _trusted(authority: Authority) -> list[str]:
