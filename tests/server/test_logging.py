@@ -110,7 +110,6 @@ def test_json_log_lines(json_ca: CAProcess) -> None:
         assert secret not in log_text, f"the log contains a secret: {secret[:20]}..."
 
 
-@pytest.mark.xfail(reason="needs the API handler to add the certificate subject to the log fields")
 def test_json_log_names_the_subject(json_ca: CAProcess) -> None:
     signer = signer_for(json_ca.pki)
     csr, _ = csr_for("svc.example.com")

@@ -15,7 +15,7 @@ from stepca.errors import BadRequest, PayloadTooLarge, StepError
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from stepca.authority.authority import Authority
+    from stepca.authority.authority import Authority, Issued
 
 MAX_BODY = 1 << 20  # 1 MiB
 
@@ -204,7 +204,9 @@ async def revoke(request: web.Request, ca: Authority, fields: dict[str, Any]) ->
     return json_response({"status": "ok"})
 
 
-def _log_issued(fields: dict[str, Any], issued: Any) -> None:
-    fields["serial"] = issued.cert.serial_number
+def _log_issued(fields: dict[str, Any], issued: Issued) -> None:
+    fields["serial"] = str(issued.cert.serial_number)
     if issued.provisioner is not None:
         fields["provisioner"] = issued.provisioner.name
+    if issued.subject:
+        fields["subject"] = issued.subject

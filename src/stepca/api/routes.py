@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from stepca.api import handlers as h
-from stepca.api.render import error_response
 from stepca.errors import NotFound
 
 if TYPE_CHECKING:
@@ -36,8 +35,8 @@ EXTRA_ROUTE_TABLES = [
 ]
 
 
-async def _not_found(request: web.Request) -> web.Response:
-    return error_response(NotFound())
+async def _not_found(request: web.Request, ca: object, fields: dict[str, object]) -> web.Response:
+    raise NotFound()
 
 
 def build_app(ref: AuthorityRef) -> web.Application:
@@ -54,5 +53,5 @@ def build_app(ref: AuthorityRef) -> web.Application:
         wrapped = h.endpoint(ref, fn)
         for prefix in ("/", "/1.0/"):
             app.router.add_route(method, prefix + path, wrapped)
-    app.router.add_route("*", "/{tail:.*}", _not_found)
+    app.router.add_route("*", "/{tail:.*}", h.endpoint(ref, _not_found))  # type: ignore[arg-type]
     return app

@@ -51,6 +51,7 @@ class Issued:
     pem: str
     chain_pems: tuple[str, ...]  # intermediates after the leaf
     provisioner: Provisioner | None = None
+    subject: str = ""  # the authorized subject (token ``sub`` or the renewed certificate's CN)
 
 
 def build_audiences(dns_names: list[str], address: str) -> dict[str, frozenset[str]]:
@@ -134,8 +135,16 @@ class Authority:
         log.error("database write failed: %s", outcome)
         raise StepError("the certificate could not be stored")
 
-    def _issued(self, cert: x509.Certificate, der: bytes, provisioner: Provisioner | None) -> Issued:
-        return Issued(cert=cert, pem=der_to_pem(der), chain_pems=self.chain_pems, provisioner=provisioner)
+    def _issued(
+        self, cert: x509.Certificate, der: bytes, provisioner: Provisioner | None, subject: str
+    ) -> Issued:
+        return Issued(
+            cert=cert,
+            pem=der_to_pem(der),
+            chain_pems=self.chain_pems,
+            provisioner=provisioner,
+            subject=subject,
+        )
 
     # ------------------------------------------------------------------ sign
 
@@ -180,7 +189,7 @@ class Authority:
                 token=UsedToken(opts.token_id, provisioner.id, opts.token_expires),
             )
         )
-        return self._issued(cert, der, provisioner)
+        return self._issued(cert, der, provisioner, opts.subject)
 
     # ------------------------------------------------------------------ renew / rekey
 
@@ -233,20 +242,21 @@ class Authority:
                 copied_extensions=tuple(old.extensions),
             )
         )
+        subject = _cn(old)
         await self.record(
             IssueOp(
                 cert=CertificateRecord(
                     serial=str(cert.serial_number),
                     der=der,
                     provisioner=provisioner.name,
-                    subject=_cn(old),
+                    subject=subject,
                     not_before=int(nb.timestamp()),
                     not_after=int((nb + lifetime).timestamp()),
                     origin=origin,
                 )
             )
         )
-        return self._issued(cert, der, provisioner)
+        return self._issued(cert, der, provisioner, subject)
 
     async def renew_with_token(self, ott: str) -> Issued:
         """Renew through an x5c token (``Authorization: Bearer``): works after expiry when the

@@ -195,7 +195,9 @@ _EARLY_SIGNALS: list[int] = []
 def main() -> None:
     # a SIGHUP while starting must not kill us (its default action): remember it, reload once serving
     signal.signal(signal.SIGHUP, lambda signum, _frame: _EARLY_SIGNALS.append(signum))
-    cli(prog_name="step-ca")
+    from stepca.cli._ui import run_cli
+
+    run_cli(cli, None, prog_name="step-ca")
 
 
 if __name__ == "__main__":
