@@ -259,6 +259,11 @@ def _format_validation_error(filename: str, exc: ValidationError) -> str:
 
 
 def read_json_file(path: Path | str) -> dict[str, Any]:
+    return read_json_document(path)[0]
+
+
+def read_json_document(path: Path | str) -> tuple[dict[str, Any], str]:
+    """A JSON object file and its text; errors are one line naming the file."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -274,7 +279,7 @@ def read_json_file(path: Path | str) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: must contain a JSON object")
-    return data
+    return data, text
 
 
 def parse_ca_config(data: dict[str, Any], filename: str = "ca.json") -> CAConfig:

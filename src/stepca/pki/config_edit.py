@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from stepca._fs import SECRET_FILE_MODE, atomic_write
-from stepca.config import CAConfig, parse_ca_config
+from stepca.config import CAConfig, parse_ca_config, read_json_document
 from stepca.errors import ConfigError
 
 BACKUP_SUFFIX = ".bak"
@@ -64,20 +64,7 @@ def _detect_indent(text: str) -> str | int:
 
 def read_document(path: Path | str) -> CAConfigDocument:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file does not exist") from None
-    except (PermissionError, IsADirectoryError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc.__class__.__name__}") from None
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: must contain a JSON object")
+    raw, text = read_json_document(path)
     return CAConfigDocument(path=path, raw=raw, text=text, indent=_detect_indent(text))
 
 
