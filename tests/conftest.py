@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.helpers import PKI, CAProcess, make_pki, start_ca
+
+if TYPE_CHECKING:
+    from tests.db.backends import Backend
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +45,24 @@ def ca_factory() -> Iterator[object]:
     yield factory
     for ca in started:
         ca.stop()
+
+
+# --------------------------------------------------------------------- database backends (issue 6)
+
+
+def _backend_params() -> list[object]:
+    from tests.db.backends import BACKENDS
+
+    marks = {"postgresql": pytest.mark.postgres, "mysql": pytest.mark.mysql}
+    return [pytest.param(kind, marks=marks[kind]) if kind in marks else kind for kind in BACKENDS]
+
+
+@pytest.fixture(params=_backend_params())
+def db_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """A fresh database on each backend (sqlite, the local PostgreSQL, the local MariaDB), dropped
+    after the test. ``db_backend.apply(pki)`` points a PKI's ca.json at it; see tests/db/backends.py."""
+    from tests.db.backends import open_backend
+
+    backend = open_backend(request.param, tmp_path)
+    yield backend
+    backend.close()

@@ -4,6 +4,9 @@ Handlers ``await store.apply(op)``; a writer thread takes every operation waitin
 and runs them in one transaction (one fsync for all), then answers each. A certificate is
 therefore committed before its response is sent, and throughput is not capped by the disk's
 fsync rate. Reads run in a small thread pool so a slow database never blocks the event loop.
+While a database server is unavailable the writer waits for it (``SQLStore.reconnect_window``)
+and the operations arriving meanwhile queue up for the next batch. Each worker process opens at
+most ``readers`` + 2 connections (the writer's, one per reader, one for a fallback transaction).
 """
 
 from __future__ import annotations

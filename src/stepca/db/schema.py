@@ -1,10 +1,14 @@
-"""The schema, one definition for every dialect, and versioned migrations.
+"""The schema: one definition for sqlite, postgresql and mysql/mariadb.
 
-Types chosen for portability: times are BIGINT unix seconds; keys are VARCHAR (MySQL cannot index
-BLOB/TEXT keys); large values are LargeBinary, which becomes LONGBLOB on MySQL.
+Portable types: times are BIGINT unix seconds; keys compare byte for byte everywhere (VARBINARY on
+MySQL, whose collations would make token ids ``aB`` and ``Ab``, or ``a`` and ``a ``, collide);
+large values are LargeBinary, which becomes LONGBLOB on MySQL. Every table is
+InnoDB/utf8mb4 on MySQL. Changes go through versioned migrations (``stepca.db.migrate``).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -17,32 +21,63 @@ from sqlalchemy import (
     Table,
 )
 from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 metadata = MetaData()
 
-Blob = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+_MYSQL = ("mysql", "mariadb")
+_TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+
+Blob = LargeBinary().with_variant(mysql.LONGBLOB(), *_MYSQL)
+
+
+class Key(TypeDecorator[str]):
+    """A string key compared byte for byte on every dialect (serials, token ids).
+
+    MySQL/MariaDB store it as VARBINARY (room for ``length`` characters of UTF-8): their
+    collations fold case or ignore trailing spaces, even the ``_bin`` ones (PAD SPACE).
+    """
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        length = self.impl.length or 255  # type: ignore[attr-defined]
+        if dialect.name in _MYSQL:
+            return dialect.type_descriptor(mysql.VARBINARY(4 * length))
+        return dialect.type_descriptor(String(length))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return value.encode() if isinstance(value, str) and dialect.name in _MYSQL else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return value.decode() if isinstance(value, bytes | bytearray) else value
+
 
 schema_version = Table(
     "stepca_schema",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", Integer, primary_key=True, autoincrement=False),
     Column("version", Integer, nullable=False),
+    **_TABLE_OPTIONS,
 )
 
 used_tokens = Table(
     "used_tokens",
     metadata,
-    Column("token_id", String(255), primary_key=True),
+    Column("token_id", Key(255), primary_key=True),
     Column("provisioner", String(255), nullable=False),
     Column("expires_at", BigInteger, nullable=False, index=True),
     Column("used_at", BigInteger, nullable=False),
+    **_TABLE_OPTIONS,
 )
 
 certificates = Table(
     "certificates",
     metadata,
-    Column("serial", String(80), primary_key=True),
-    Column("kind", String(8), primary_key=True),  # x509 | ssh
+    Column("serial", Key(80), primary_key=True),
+    Column("kind", Key(8), primary_key=True),  # x509 | ssh
     Column("provisioner", String(255), nullable=False),
     Column("subject", String(1024), nullable=False),
     Column("not_before", BigInteger, nullable=False),
@@ -50,13 +85,14 @@ certificates = Table(
     Column("origin", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("der", Blob, nullable=False),
+    **_TABLE_OPTIONS,
 )
 
 revocations = Table(
     "revocations",
     metadata,
-    Column("serial", String(80), primary_key=True),
-    Column("kind", String(8), primary_key=True),
+    Column("serial", Key(80), primary_key=True),
+    Column("kind", Key(8), primary_key=True),
     Column("reason_code", Integer, nullable=False),
     Column("reason", String(1024), nullable=False),
     Column("revoked_at", BigInteger, nullable=False),
@@ -64,7 +100,8 @@ revocations = Table(
     Column("token_id", String(255), nullable=False),
     Column("mtls", Boolean, nullable=False),
     Column("not_after", BigInteger, nullable=False),
+    **_TABLE_OPTIONS,
 )
 
-#: bump when a migration is added to MIGRATIONS (stepca.db.sql)
+#: the version the migrations in ``stepca.db.migrate.MIGRATIONS`` lead to
 SCHEMA_VERSION = 1

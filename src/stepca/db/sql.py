@@ -2,7 +2,9 @@
 
 Uniqueness (token ids, serials) is a database constraint, never a read-then-write. Writes that
 must be durable before a response go through ``apply`` in one transaction; the async facade in
-``stepca.db.batch`` groups concurrent writes into one transaction (group commit).
+``stepca.db.batch`` groups concurrent writes into one transaction (group commit). PostgreSQL and
+MySQL connections that break (server restart, failover, idle timeout) are replaced and the work
+retried for ``RECONNECT_WINDOW`` seconds, without applying a committed write twice.
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, delete, event, insert, select
+from sqlalchemy import Connection, Engine, delete, event, func, insert, select
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from stepca.db import schema
+from stepca.db.engine import describe
 from stepca.db.records import (
     AlreadyRevokedError,
     CertificateRecord,
@@ -32,6 +35,11 @@ from stepca.db.records import (
 )
 
 log = logging.getLogger("stepca.db")
+T = TypeVar("T")
+
+#: how long a read or a write waits for an unavailable database (restart, failover, deadlock
+#: victim) before failing; the writer thread keeps the next operations queued meanwhile
+RECONNECT_WINDOW = 15.0
 
 
 # ------------------------------------------------------------------------------------ operations
@@ -95,11 +103,23 @@ def _revocation_row(r: RevocationRecord) -> dict[str, Any]:
 
 
 class SQLStore:
-    """Synchronous store over one SQLAlchemy engine (thread-safe: the engine pools connections)."""
+    """Synchronous store over one SQLAlchemy engine (thread-safe: the engine pools connections).
 
-    def __init__(self, engine: Engine) -> None:
+    PostgreSQL and MySQL: an operation that fails because the database is unavailable (restart,
+    dropped connection, deadlock victim) is retried on a new connection for up to
+    ``reconnect_window`` seconds. A write whose commit was cut off is first looked up, so a
+    transaction that did commit is not applied twice.
+    """
+
+    def __init__(self, engine: Engine, *, reconnect_window: float = RECONNECT_WINDOW) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self.reconnect_window = reconnect_window
+        dbapi = engine.dialect.loaded_dbapi
+        self._integrity_errors: tuple[type[Exception], ...] = (IntegrityError, dbapi.IntegrityError)
+        self._transient: tuple[type[Exception], ...] = ()
+        if self.dialect != "sqlite":  # SQLite waits on its own locks (flock + busy_timeout)
+            self._transient = (OperationalError, InterfaceError, dbapi.OperationalError, dbapi.InterfaceError)
         if self.dialect == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
             self._insert_ignore: Callable[[Any], Any] = lambda t: sqlite_dialect.insert(
@@ -140,9 +160,13 @@ class SQLStore:
 
     def migrate(self) -> None:
         """Create or upgrade the schema; safe when several instances start at once."""
+        from stepca.db.engine import DatabaseError
         from stepca.db.migrate import migrate
 
-        migrate(self.engine)
+        try:
+            migrate(self.engine)
+        except DBAPIError as exc:
+            raise DatabaseError(f"cannot migrate the schema: {describe(exc)}") from None
 
     # ---------------------------------------------------------------- primitive writes
 
@@ -150,7 +174,9 @@ class SQLStore:
         """Insert unless the key exists; True when the row was inserted."""
         stmt = self._ignore_stmts.get(table.name)
         if stmt is None:
-            stmt = self._ignore_stmts[table.name] = self._insert_ignore(table)
+            # preserve_rowcount: SQLAlchemy 2.1 reports rowcount only for UPDATE/DELETE otherwise
+            stmt = self._insert_ignore(table).execution_options(preserve_rowcount=True)
+            self._ignore_stmts[table.name] = stmt
         return bool(conn.execute(stmt, row).rowcount == 1)
 
     def insert_token(self, conn: Connection, token: UsedToken) -> bool:
@@ -188,24 +214,65 @@ class SQLStore:
         collision), each op is retried alone so one bad op cannot fail the others."""
         try:
             if all(type(op) is IssueOp for op in ops):
-                fast = self._issue_batch(ops)  # type: ignore[arg-type]
+                fast = self._retrying(self._issue_batch, ops)  # type: ignore[arg-type]
                 if fast is not None:
                     return fast
-            return self._apply_once(ops)
-        except IntegrityError:
-            if len(ops) == 1:
-                raise
-        except OperationalError:
-            # connection lost (database restarted): the pool drops it; try again once
-            log.warning("database operation failed; retrying once on a new connection")
-            return self._apply_once(ops)
+            return self._retrying(self._apply_once, ops)
+        except self._integrity_errors:
+            pass
         results: list[Outcome] = []
         for op in ops:
             try:
-                results.extend(self._apply_once([op]))
-            except DBAPIError as exc:
+                results.extend(self._retrying(self._apply_once, [op]))
+            except self._integrity_errors as exc:
                 results.append(exc)
         return results
+
+    def _retrying(self, transaction: Callable[[Sequence[Any]], T], ops: Sequence[Operation]) -> T:
+        """Run one transaction, again on a new connection while the database is unavailable.
+
+        Before running it again, look for its effect: a commit whose acknowledgement was lost did
+        happen, and its outcomes are read back rather than the operations applied twice.
+        """
+        deadline = 0.0
+        delay = 0.0
+        while True:
+            try:
+                if deadline:
+                    done = self._outcomes_if_committed(ops)
+                    if done is not None:
+                        log.warning("the interrupted transaction had been committed")
+                        return done  # type: ignore[return-value]
+                return transaction(ops)
+            except self._transient as exc:
+                self._drop_writer_connection()  # only the writer thread gets here
+                deadline = self._wait_for_database(exc, deadline, delay)
+                delay = min(max(delay * 2, 0.05), 1.0)
+
+    def _wait_for_database(self, exc: Exception, deadline: float, delay: float) -> float:
+        now = time.monotonic()
+        if not deadline:
+            deadline = now + self.reconnect_window
+            log.warning("database unavailable, retrying for %.0fs: %s", self.reconnect_window, describe(exc))
+        elif now >= deadline:
+            raise exc
+        time.sleep(delay)
+        return deadline
+
+    def _outcomes_if_committed(self, ops: Sequence[Operation]) -> list[Outcome] | None:
+        """The outcomes of ``ops`` if the transaction that ran them committed, else None.
+
+        A certificate (same serial and DER) or a revocation (same time and token) in the database
+        proves the commit; the other ops of that transaction then failed as expected (reused
+        token, earlier revocation). A transaction that left no such row (only token uses, or
+        only failures) is run again: replays fail again, and a token use whose commit was lost
+        shows as "token already used" - refused, never accepted twice.
+        """
+        with self.engine.connect() as conn:
+            looked = [_stored_outcome(conn, op) for op in ops]
+        if not any(o is _STORED for o in looked):
+            return None
+        return [None if o is _STORED else o for o in looked]  # type: ignore[misc]
 
     def _writer_connection(self) -> Any:
         """A driver connection kept by the (single) writer thread: no pool checkout per batch."""
@@ -262,6 +329,9 @@ class SQLStore:
                     return None
             cursor.executemany(self._sql_cert, certs)
             conn.commit()
+        except self._integrity_errors:  # a serial collision: the connection is still good
+            conn.rollback()
+            raise
         except Exception:
             with contextlib.suppress(Exception):
                 conn.rollback()
@@ -293,80 +363,55 @@ class SQLStore:
 
     # ---------------------------------------------------------------- reads
 
+    def run_query(self, query: Callable[[Connection], T]) -> T:
+        """Run ``query(conn)`` on a pooled connection, again while the database is unavailable.
+
+        For reads, and writes that may run twice (committing on ``conn`` themselves). Every read
+        of the store goes through here; any thread may call it."""
+        deadline = 0.0
+        delay = 0.0
+        while True:
+            try:
+                with self.engine.connect() as conn:
+                    return query(conn)
+            except self._transient as exc:
+                deadline = self._wait_for_database(exc, deadline, delay)
+                delay = min(max(delay * 2, 0.05), 1.0)
+
     def get_certificate(self, serial: str, kind: str = "x509") -> CertificateRecord | None:
-        t = schema.certificates
-        with self.engine.connect() as conn:
-            row = conn.execute(select(t).where(t.c.serial == serial, t.c.kind == kind)).first()
-        if row is None:
-            return None
-        return CertificateRecord(
-            serial=row.serial,
-            der=bytes(row.der),
-            provisioner=row.provisioner,
-            subject=row.subject,
-            not_before=row.not_before,
-            not_after=row.not_after,
-            kind=row.kind,
-            origin=row.origin,
-        )
+        return self.run_query(lambda conn: _certificate(conn, serial, kind))
 
     def get_revocation(self, serial: str, kind: str = "x509") -> RevocationRecord | None:
-        t = schema.revocations
-        with self.engine.connect() as conn:
-            row = conn.execute(select(t).where(t.c.serial == serial, t.c.kind == kind)).first()
-        if row is None:
-            return None
-        return RevocationRecord(
-            serial=row.serial,
-            reason_code=row.reason_code,
-            reason=row.reason,
-            revoked_at=row.revoked_at,
-            provisioner=row.provisioner,
-            token_id=row.token_id,
-            mtls=bool(row.mtls),
-            not_after=row.not_after,
-            kind=row.kind,
-        )
+        return self.run_query(lambda conn: _revocation(conn, serial, kind))
 
     def list_revocations(self, kind: str = "x509", *, active_at: int | None = None) -> list[RevocationRecord]:
         t = schema.revocations
         stmt = select(t).where(t.c.kind == kind)
         if active_at is not None:
             stmt = stmt.where(t.c.not_after >= active_at)
-        with self.engine.connect() as conn:
-            rows = conn.execute(stmt.order_by(t.c.revoked_at)).all()
-        return [
-            RevocationRecord(
-                serial=r.serial,
-                reason_code=r.reason_code,
-                reason=r.reason,
-                revoked_at=r.revoked_at,
-                provisioner=r.provisioner,
-                token_id=r.token_id,
-                mtls=bool(r.mtls),
-                not_after=r.not_after,
-                kind=r.kind,
-            )
-            for r in rows
-        ]
+        rows = self.run_query(lambda conn: conn.execute(stmt.order_by(t.c.revoked_at)).all())
+        return [_revocation_record(r) for r in rows]
 
     def token_used(self, token_id: str) -> bool:
         t = schema.used_tokens
-        with self.engine.connect() as conn:
-            return conn.execute(select(t.c.token_id).where(t.c.token_id == token_id)).first() is not None
+        stmt = select(t.c.token_id).where(t.c.token_id == token_id)
+        return self.run_query(lambda conn: conn.execute(stmt).first() is not None)
 
     def count_certificates(self, kind: str = "x509") -> int:
-        from sqlalchemy import func
-
         t = schema.certificates
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(t).where(t.c.kind == kind)).scalar_one())
+        stmt = select(func.count()).select_from(t).where(t.c.kind == kind)
+        return self.run_query(lambda conn: int(conn.execute(stmt).scalar_one()))
 
     def purge_used_tokens(self, before: int) -> int:
         """Forget used tokens that expired before ``before``: they are refused as expired anyway."""
         t = schema.used_tokens
-        with self.engine.begin() as conn:
-            return int(conn.execute(delete(t).where(t.c.expires_at < before)).rowcount)
+
+        def purge(conn: Connection) -> int:
+            count = int(conn.execute(delete(t).where(t.c.expires_at < before)).rowcount)
+            conn.commit()
+            return count
+
+        return self.run_query(purge)
 
     def close(self) -> None:
         if self._lock_fd is not None:
@@ -377,6 +422,64 @@ class SQLStore:
                 self._writer_fairy.close()
             self._writer = self._writer_fairy = None
         self.engine.dispose()
+
+
+_STORED = object()
+
+
+def _stored_outcome(conn: Connection, op: Operation) -> object:
+    """``_STORED`` if ``op``'s row is in the database as ``op`` wrote it, else the expected
+    error that kept it out (see ``SQLStore._outcomes_if_committed``)."""
+    if isinstance(op, IssueOp):
+        cert = _certificate(conn, op.cert.serial, op.cert.kind)
+        if cert is not None and cert.der == op.cert.der:
+            return _STORED
+        return TokenReusedError(op.token.token_id if op.token else "")
+    if isinstance(op, RevokeOp):
+        rev = _revocation(conn, op.revocation.serial, op.revocation.kind)
+        if rev is None:
+            return TokenReusedError(op.token.token_id if op.token else "")
+        if (rev.revoked_at, rev.token_id) == (op.revocation.revoked_at, op.revocation.token_id[:255]):
+            return _STORED
+        return AlreadyRevokedError(op.revocation.serial)
+    return TokenReusedError(op.token.token_id)
+
+
+def _certificate(conn: Connection, serial: str, kind: str) -> CertificateRecord | None:
+    t = schema.certificates
+    row = conn.execute(select(t).where(t.c.serial == serial, t.c.kind == kind)).first()
+    if row is None:
+        return None
+    return CertificateRecord(
+        serial=row.serial,
+        der=bytes(row.der),
+        provisioner=row.provisioner,
+        subject=row.subject,
+        not_before=row.not_before,
+        not_after=row.not_after,
+        kind=row.kind,
+        origin=row.origin,
+    )
+
+
+def _revocation(conn: Connection, serial: str, kind: str) -> RevocationRecord | None:
+    t = schema.revocations
+    row = conn.execute(select(t).where(t.c.serial == serial, t.c.kind == kind)).first()
+    return None if row is None else _revocation_record(row)
+
+
+def _revocation_record(row: Any) -> RevocationRecord:
+    return RevocationRecord(
+        serial=row.serial,
+        reason_code=row.reason_code,
+        reason=row.reason,
+        revoked_at=row.revoked_at,
+        provisioner=row.provisioner,
+        token_id=row.token_id,
+        mtls=bool(row.mtls),
+        not_after=row.not_after,
+        kind=row.kind,
+    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -1,0 +1,216 @@
+"""SQLStore on every backend: the group-commit hot path, the per-operation fallback, uniqueness
+enforced by the database, reads, and recovery from dropped connections."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stepca.config import DBConfig
+from stepca.db.engine import ensure_database, make_engine, resolve_target
+from stepca.db.records import (
+    AlreadyRevokedError,
+    CertificateRecord,
+    RevocationRecord,
+    TokenReusedError,
+    UsedToken,
+)
+from stepca.db.sql import IssueOp, RevokeOp, SQLStore, UseTokenOp
+from tests.db.backends import Backend, terminate_connections
+
+
+def open_store(backend: Backend, tmp_path: Path, **kwargs: float) -> SQLStore:
+    target = resolve_target(DBConfig.model_validate(backend.db_block()), tmp_path / "unused.db")
+    ensure_database(target)
+    store = SQLStore(make_engine(target), **kwargs)
+    store.migrate()
+    return store
+
+
+@pytest.fixture
+def store(db_backend: Backend, tmp_path: Path) -> Iterator[SQLStore]:
+    s = open_store(db_backend, tmp_path)
+    yield s
+    s.close()
+
+
+def serial() -> str:
+    return str(int.from_bytes(os.urandom(16)))
+
+
+def cert(serial_: str | None = None) -> CertificateRecord:
+    s = serial_ or serial()
+    now = int(time.time())
+    return CertificateRecord(
+        serial=s, der=os.urandom(600), provisioner="admin", subject="svc", not_before=now, not_after=now + 60
+    )
+
+
+def token(token_id: str | None = None) -> UsedToken:
+    return UsedToken(token_id or os.urandom(16).hex(), "admin/kid", int(time.time()) + 300)
+
+
+def test_issue_batch_records_every_certificate(store: SQLStore) -> None:
+    ops = [IssueOp(cert(), token()) for _ in range(40)]
+    assert store.apply(ops) == [None] * 40
+    assert store.count_certificates() == 40
+    for op in ops:
+        got = store.get_certificate(op.cert.serial)
+        assert got is not None and got.der == op.cert.der
+        assert op.token is not None and store.token_used(op.token.token_id)
+
+
+def test_reused_tokens_are_reported_per_operation(store: SQLStore) -> None:
+    """The affected-row count spots the replay; the fallback says exactly which op reused."""
+    used = token()
+    assert store.apply([UseTokenOp(used)]) == [None]
+    twice = token()
+    ops = [IssueOp(cert(), used), IssueOp(cert(), twice), IssueOp(cert(), token()), IssueOp(cert(), twice)]
+    results = store.apply(ops)
+    assert isinstance(results[0], TokenReusedError)
+    assert results[1] is None
+    assert results[2] is None
+    assert isinstance(results[3], TokenReusedError)  # the same token twice in one batch
+    assert store.get_certificate(ops[0].cert.serial) is None  # nothing issued for a replay
+    assert store.get_certificate(ops[3].cert.serial) is None
+    assert store.count_certificates() == 2
+
+
+def test_serial_collision_fails_only_its_operation(store: SQLStore) -> None:
+    taken = cert()
+    assert store.apply([IssueOp(taken)]) == [None]
+    ops = [IssueOp(cert(taken.serial), token()), IssueOp(cert(), token())]
+    results = store.apply(ops)
+    assert results[0] is not None and "ntegrity" in type(results[0]).__name__
+    assert results[1] is None
+    got = store.get_certificate(taken.serial)
+    assert got is not None and got.der == taken.der  # the first one stays
+    # the failed op's token was rolled back with it: a retry with the same token works
+    assert ops[0].token is not None and not store.token_used(ops[0].token.token_id)
+
+
+def test_keys_compare_byte_for_byte(store: SQLStore) -> None:
+    """MySQL's default collation would make these the same key."""
+    ids = ["token-ab", "TOKEN-AB", "token-ab ", "tökén-ab"]
+    assert store.apply([UseTokenOp(token(i)) for i in ids]) == [None] * 4
+    assert all(store.token_used(i) for i in ids)
+    assert isinstance(store.apply([UseTokenOp(token("TOKEN-AB"))])[0], TokenReusedError)
+
+
+def test_revocations(store: SQLStore) -> None:
+    c = cert()
+    now = int(time.time())
+    assert store.apply([IssueOp(c, token())]) == [None]
+    rev = RevocationRecord(serial=c.serial, reason_code=1, reason="key compromise", revoked_at=now)
+    tok = token()
+    mixed = [RevokeOp(rev, tok), IssueOp(cert(), token()), UseTokenOp(token())]
+    assert store.apply(mixed) == [None, None, None]
+    got = store.get_revocation(c.serial)
+    assert got is not None and got.reason == "key compromise" and got.revoked_at == now
+    again = store.apply([RevokeOp(rev, token()), RevokeOp(rev, tok)])
+    assert isinstance(again[0], AlreadyRevokedError)
+    assert isinstance(again[1], TokenReusedError)
+    assert [r.serial for r in store.list_revocations()] == [c.serial]
+
+
+def test_purge_used_tokens(store: SQLStore) -> None:
+    old = UsedToken("old", "p", 100)
+    assert store.apply([UseTokenOp(old), UseTokenOp(token("fresh"))]) == [None, None]
+    assert store.purge_used_tokens(int(time.time())) == 1
+    assert not store.token_used("old") and store.token_used("fresh")
+
+
+# ------------------------------------------------------------------ servers: lost connections
+
+
+@pytest.fixture
+def server_store(server_backend: Backend, tmp_path: Path) -> Iterator[SQLStore]:
+    s = open_store(server_backend, tmp_path)
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("first", ["write", "read"])
+def test_recovers_when_the_server_drops_every_connection(
+    server_backend: Backend, server_store: SQLStore, first: str
+) -> None:
+    store, db_backend = server_store, server_backend
+    assert store.apply([IssueOp(cert(), token()) for _ in range(3)]) == [None] * 3
+    assert store.count_certificates() == 3  # a pooled reader connection exists too
+    assert terminate_connections(db_backend.kind, db_backend.database) >= 2
+    if first == "write":
+        assert store.apply([IssueOp(cert(), token())]) == [None]
+        assert store.count_certificates() == 4
+    else:
+        assert store.count_certificates() == 3
+        assert store.apply([IssueOp(cert(), token())]) == [None]
+
+
+def _lose_first_ack(store: SQLStore, transaction: Callable[[list[Any]], Any], calls: list[int]) -> Any:
+    """``transaction``, whose first run commits and then loses the connection."""
+    dbapi = store.engine.dialect.loaded_dbapi
+
+    def run(ops: list[Any]) -> Any:
+        calls.append(len(ops))
+        result = transaction(ops)
+        if len(calls) == 1:
+            raise dbapi.OperationalError("server closed the connection unexpectedly")
+        return result
+
+    return run
+
+
+def test_a_lost_commit_acknowledgement_is_not_applied_twice(server_store: SQLStore) -> None:
+    """The connection breaks after COMMIT reached the server: the retry reads the outcome back
+    instead of applying the batch again (which would report its tokens as reused)."""
+    store, calls = server_store, []
+    ops = [IssueOp(cert(), token()), IssueOp(cert(), token())]
+    assert store._retrying(_lose_first_ack(store, store._issue_batch, calls), ops) == [None, None]
+    assert calls == [2]  # found committed: not run again
+    assert store.count_certificates() == 2
+
+
+def test_a_lost_commit_keeps_each_outcome(server_store: SQLStore) -> None:
+    """A committed mixed batch: the replayed token stays refused, the others succeed."""
+    store, calls = server_store, []
+    used, revoked = token(), cert()
+    assert store.apply([UseTokenOp(used), IssueOp(revoked)]) == [None, None]
+    rev = RevocationRecord(serial=revoked.serial, reason_code=0, reason="", revoked_at=int(time.time()))
+    ops = [IssueOp(cert(), used), IssueOp(cert(), token()), RevokeOp(rev, token())]
+    results = store._retrying(_lose_first_ack(store, store._apply_once, calls), ops)
+    assert calls == [3]
+    assert isinstance(results[0], TokenReusedError) and results[1:] == [None, None]
+    assert store.get_certificate(ops[0].cert.serial) is None
+    assert store.count_certificates() == 2
+
+
+def test_a_lost_token_use_is_refused_rather_than_accepted_twice(server_store: SQLStore) -> None:
+    store, calls = server_store, []
+    results = store._retrying(_lose_first_ack(store, store._apply_once, calls), [UseTokenOp(token())])
+    assert calls == [1, 1]  # nothing proves the commit: run again, and the token is now used
+    assert isinstance(results[0], TokenReusedError)
+
+
+def test_an_unreachable_server_fails_after_the_reconnect_window(
+    server_backend: Backend, tmp_path: Path
+) -> None:
+    from tests.helpers import free_port
+
+    block = server_backend.db_block()
+    block["dataSource"] = (
+        f"postgresql://postgres@127.0.0.1:{free_port()}/"
+        if server_backend.kind == "postgresql"
+        else f"root@tcp(127.0.0.1:{free_port()})/"
+    )
+    target = resolve_target(DBConfig.model_validate(block), tmp_path / "unused.db")
+    store = SQLStore(make_engine(target), reconnect_window=0.6)
+    started = time.monotonic()
+    with pytest.raises(Exception, match=r"(?i)connect|refused"):
+        store.apply([IssueOp(cert(), token())])
+    assert 0.5 < time.monotonic() - started < 5
+    store.close()
