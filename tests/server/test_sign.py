@@ -279,3 +279,20 @@ def test_fixture_token_shape_is_accepted(session_ca: CAProcess) -> None:
     assert ours.claims()["aud"] == f"{pki.url}/1.0/sign"
     assert json.loads(json.dumps(ours.claims()))["sans"] == ["svc.example.com"]
     assert len(ours.claims()["jti"]) == 64
+
+
+@pytest.mark.parametrize(
+    ("aud", "status"),
+    [
+        ("https://LOCALHOST:9999/1.0/sign", 201),  # another port (a load balancer's): accepted like smallstep
+        ("https://127.0.0.1/sign", 201),
+        ("http://localhost/1.0/sign", 401),
+        ("https://localhost.evil.com/1.0/sign", 401),
+        ("https://localhost", 401),
+        ("https://localhost:1/1.0/signx", 401),
+    ],
+)
+def test_audience_forms(session_ca: CAProcess, aud: str, status: int) -> None:
+    csr, _ = csr_for("svc.example.com")
+    got, body = sign(session_ca, csr, signer_for(session_ca.pki).token(aud=aud))
+    assert got == status, body

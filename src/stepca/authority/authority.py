@@ -54,20 +54,14 @@ class Issued:
     subject: str = ""  # the authorized subject (token ``sub`` or the renewed certificate's CN)
 
 
-def build_audiences(dns_names: list[str], address: str) -> dict[str, frozenset[str]]:
-    """Token audiences the CA accepts per endpoint: every dnsName, with or without the port,
+def build_audiences(dns_names: list[str]) -> dict[str, frozenset[str]]:
+    """Token audiences the CA accepts per endpoint, as ``audience_key`` forms: every dnsName,
+    any port (like smallstep, so a CA behind a load balancer on another port accepts its tokens),
     with or without the /1.0 prefix."""
-    port = address.rsplit(":", 1)[1] if ":" in address else "443"
-    hosts: list[str] = []
-    for name in dns_names:
-        host = f"[{name}]" if ":" in name and not name.startswith("[") else name
-        hosts += [host, f"{host}:{port}"]
-        if port == "443":
-            hosts.append(f"{host}:443")
-    out: dict[str, frozenset[str]] = {}
-    for ep in ENDPOINTS:
-        out[ep] = frozenset(f"https://{h}{prefix}{ep}" for h in hosts for prefix in ("/1.0/", "/"))
-    return out
+    hosts = {(f"[{n}]" if ":" in n and not n.startswith("[") else n).lower() for n in dns_names}
+    return {
+        ep: frozenset(f"{h}{prefix}{ep}" for h in hosts for prefix in ("/1.0/", "/")) for ep in ENDPOINTS
+    }
 
 
 def serial_str(serial: int) -> str:
@@ -113,7 +107,7 @@ class Authority:
         self.claims = base_claims
         raw_provs = list((raw_config.get("authority") or {}).get("provisioners") or [])
         self.provisioners = ProvisionerRegistry(config.authority.provisioners, raw_provs, base_claims)
-        self.audiences = build_audiences(config.dns_names, config.address)
+        self.audiences = build_audiences(config.dns_names)
         self.backdate = config.authority.backdate
         self.tls_options = _tls_options(raw_config)
 

@@ -17,5 +17,4 @@ def ssh_certificate_blobs(store: SQLStore, *, valid_at: int | None = None) -> li
         r = schema.revocations
         revoked = select(r.c.serial).where(r.c.kind == "ssh")
         stmt = stmt.where(t.c.not_after >= valid_at, t.c.serial.not_in(revoked))
-    with store.engine.connect() as conn:
-        return [bytes(row.der) for row in conn.execute(stmt)]
+    return store.run_query(lambda conn: [bytes(row.der) for row in conn.execute(stmt)])

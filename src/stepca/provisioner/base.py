@@ -116,6 +116,24 @@ class SSHPOPOptions:
     token_expires: int
 
 
+def audience_key(aud: str) -> str | None:
+    """``https://Host:port/path#frag`` → ``host/path#frag``: the form audiences are compared in
+    (scheme https, host case-insensitive, port ignored as smallstep does)."""
+    if not aud.startswith("https://"):
+        return None
+    rest = aud[8:]
+    slash = rest.find("/")
+    if slash <= 0:
+        return None
+    hostport, path = rest[:slash], rest[slash:]
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        host = hostport[: end + 1] if end > 0 else hostport
+    else:
+        host = hostport.rsplit(":", 1)[0] if ":" in hostport else hostport
+    return host.lower() + path
+
+
 def check_registered_claims(
     tok: ParsedToken, ctx: TokenContext, *, issuer: str, disable_iat_check: bool
 ) -> None:
@@ -125,7 +143,7 @@ def check_registered_claims(
         raise Unauthorized("invalid token: issuer does not match the provisioner")
     aud = c.get("aud")
     auds = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-    if not any(isinstance(a, str) and a in ctx.audiences for a in auds):
+    if not any(isinstance(a, str) and audience_key(a) in ctx.audiences for a in auds):
         raise Unauthorized("invalid token: invalid audience claim (aud)")
     exp = c.get("exp")
     if not isinstance(exp, int | float):

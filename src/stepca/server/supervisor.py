@@ -116,6 +116,7 @@ class Supervisor:
                     secrets=self.secrets,
                     start_time=self.start_time,
                     worker_index=slot.index,
+                    workers=self.workers,
                     status_fd=self._status_w,
                 ),
                 self.sock,

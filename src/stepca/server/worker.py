@@ -43,6 +43,8 @@ class WorkerOptions:
     secrets: Secrets
     start_time: float
     worker_index: int
+    #: how many workers the supervisor runs (sizes the database pool)
+    workers: int = 1
     #: pipe to the supervisor: "ready:<pid>" once serving, "reloaded:<pid>" after each SIGHUP
     status_fd: int | None = None
 
@@ -94,12 +96,16 @@ def check_config(loaded: Loaded, start_time: float, previous: Loaded | None = No
         raise LoadError(str(exc)) from None
 
 
-def open_store(loaded: Loaded, pool_size: int = 8) -> tuple[AsyncStore, str | None]:
+def open_store(loaded: Loaded, workers: int = 1) -> tuple[AsyncStore, str | None]:
+    """This worker's store. Reader threads (and so pooled connections) shrink as workers grow, so
+    a CA stays within a database's connection limit: about ``workers * (readers + 2)``."""
     from stepca.db.engine import make_engine, resolve_target
     from stepca.db.sql import SQLStore
 
+    readers = max(2, min(4, 64 // max(1, workers)))
     target = resolve_target(loaded.config.db, loaded.step_path / "db" / "stepca.db")
-    return AsyncStore(SQLStore(make_engine(target, pool_size=pool_size))), target.warning
+    engine = make_engine(target, pool_size=readers + 2)
+    return AsyncStore(SQLStore(engine), readers=readers), target.warning
 
 
 def build_authority(loaded: Loaded, store: AsyncStore, start_time: float) -> Authority:
@@ -131,7 +137,7 @@ class Worker:
         self.loaded = loaded
         self.log = ServerLog(loaded.config.logger.format)
         route_stdlib_logging(self.log)
-        self.store, warning = open_store(loaded)
+        self.store, warning = open_store(loaded, opts.workers)
         if warning and opts.worker_index == 0:
             self.log.warning(warning)
         self.runtime = Runtime(build_authority(loaded, self.store, opts.start_time), self.log)
