@@ -35,23 +35,14 @@ def _read_input(path: str) -> bytes:
 )
 def fingerprint(crt_file: str, bundle: bool, fmt: str) -> None:
     """Print the SHA-256 fingerprint of the certificate in CRT_FILE (lowercase hex of the DER)."""
-    import base64
-    import hashlib
-
-    from stepca.crypto.pem import certificate_ders
+    from stepca.cli.fast import fingerprint_lines
 
     try:
-        ders = certificate_ders(_read_input(crt_file))
+        lines = fingerprint_lines(_read_input(crt_file), bundle=bundle, fmt=fmt)
     except ValueError as exc:
         fail(f"{crt_file}: {exc}")
-    for der in ders if bundle else ders[:1]:
-        digest = hashlib.sha256(der).digest()
-        if fmt == "hex":
-            click.echo(digest.hex())
-        elif fmt == "base64":
-            click.echo(base64.b64encode(digest).decode())
-        else:
-            click.echo(base64.urlsafe_b64encode(digest).decode().rstrip("="))
+    for line in lines:
+        click.echo(line)
 
 
 def load_certificates(path: str, data: bytes | None = None) -> list[x509.Certificate]:
