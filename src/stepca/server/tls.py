@@ -18,7 +18,18 @@ from stepca.authority.x509_issuer import LeafRequest, X509Issuer
 from stepca.config import TLSConfig
 from stepca.crypto.keys import generate_private_key, private_key_to_pem
 
-SERVER_CERT_LIFETIME = timedelta(hours=24)
+
+def _server_cert_lifetime() -> timedelta:
+    """24h like smallstep; $STEPCA_TLS_CERT_LIFETIME (a Go duration, >= 5s) overrides it."""
+    value = os.environ.get("STEPCA_TLS_CERT_LIFETIME")
+    if not value:
+        return timedelta(hours=24)
+    from stepca._durations import parse_duration
+
+    return max(parse_duration(value), timedelta(seconds=5))
+
+
+SERVER_CERT_LIFETIME = _server_cert_lifetime()
 
 # Go (crypto/tls) cipher suite names -> OpenSSL names. TLS 1.3 suites are always enabled (as in Go).
 GO_CIPHERS: dict[str, str | None] = {
@@ -101,7 +112,9 @@ def check_tls_config(tls: TLSConfig | None) -> None:
 def issue_server_certificate(
     issuer: X509Issuer, dns_names: list[str], common_name: str
 ) -> tuple[bytes, bytes, datetime, datetime]:
-    """(chain PEM, key PEM, not_before, not_after) of a fresh server certificate."""
+    """(chain PEM, key PEM, issued_at, not_after) of a fresh server certificate (valid from one
+    minute before ``issued_at``, like every certificate the CA issues; renewal is timed from
+    ``issued_at``)."""
     key = generate_private_key("EC", "P-256")
     names: list[x509.GeneralName] = []
     for name in dns_names:
@@ -124,7 +137,7 @@ def issue_server_certificate(
         )
     )
     chain = cert.public_bytes(serialization.Encoding.PEM) + issuer.pem.encode()
-    return chain, private_key_to_pem(key), nb, na
+    return chain, private_key_to_pem(key), now, na
 
 
 def load_chain_into(ctx: ssl.SSLContext, chain_pem: bytes, key_pem: bytes) -> None:

@@ -25,6 +25,7 @@ from stepca.db.batch import AsyncStore
 from stepca.server.loader import Loaded, LoadError, Secrets, load
 from stepca.server.logs import ServerLog
 from stepca.server.tls import (
+    SERVER_CERT_LIFETIME,
     apply_tls_settings,
     build_server_context,
     check_tls_config,
@@ -33,7 +34,8 @@ from stepca.server.tls import (
     needs_renewal,
 )
 
-CERT_CHECK_INTERVAL = 60.0
+#: how often a worker checks whether its server certificate reached 2/3 of its life
+CERT_CHECK_INTERVAL = min(60.0, SERVER_CERT_LIFETIME.total_seconds() / 10)
 SHUTDOWN_GRACE = 10.0
 
 
