@@ -59,9 +59,7 @@ def build_audiences(dns_names: list[str]) -> dict[str, frozenset[str]]:
     any port (like smallstep, so a CA behind a load balancer on another port accepts its tokens),
     with or without the /1.0 prefix."""
     hosts = {(f"[{n}]" if ":" in n and not n.startswith("[") else n).lower() for n in dns_names}
-    return {
-        ep: frozenset(f"{h}{prefix}{ep}" for h in hosts for prefix in ("/1.0/", "/")) for ep in ENDPOINTS
-    }
+    return {ep: frozenset(f"{h}{prefix}{ep}" for h in hosts for prefix in ("/1.0/", "/")) for ep in ENDPOINTS}
 
 
 def serial_str(serial: int) -> str:
