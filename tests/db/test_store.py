@@ -214,3 +214,16 @@ def test_an_unreachable_server_fails_after_the_reconnect_window(
         store.apply([IssueOp(cert(), token())])
     assert 0.5 < time.monotonic() - started < 5
     store.close()
+
+
+def test_purge_used_tokens_in_chunks(store: SQLStore) -> None:
+    """Expired token ids go, in chunks; live ones stay (so replays are still refused)."""
+    from stepca.db.records import UsedToken
+    from stepca.db.sql import UseTokenOp
+
+    old = [UseTokenOp(UsedToken(f"old-{i}", "p", 1000)) for i in range(25)]
+    live = [UseTokenOp(UsedToken(f"live-{i}", "p", 10**10)) for i in range(5)]
+    assert store.apply(old + live) == [None] * 30
+    assert [store.purge_used_tokens(2000, limit=10) for _ in range(4)] == [10, 10, 5, 0]
+    assert not store.token_used("old-3")
+    assert store.token_used("live-3")

@@ -138,8 +138,10 @@ class SQLStore:
         # whose sleeps (1, 2, 5, 10... ms) would turn lock contention into latency spikes
         self._lock_fd: int | None = None
         database = engine.url.database
+        self._lock_path: str | None = None
         if self.dialect == "sqlite" and database and database != ":memory:":
-            self._lock_fd = os.open(f"{database}.writelock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._lock_path = f"{database}.writelock"
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._insert_cert = insert(schema.certificates)
         # driver-level SQL for the hot path (parameter style per driver)
         ph = "?" if self.dialect == "sqlite" else "%s"
@@ -402,13 +404,29 @@ class SQLStore:
         stmt = select(func.count()).select_from(t).where(t.c.kind == kind)
         return self.run_query(lambda conn: int(conn.execute(stmt).scalar_one()))
 
-    def purge_used_tokens(self, before: int) -> int:
-        """Forget used tokens that expired before ``before``: they are refused as expired anyway."""
+    def purge_used_tokens(self, before: int, limit: int = 2000) -> int:
+        """Forget up to ``limit`` used tokens that expired before ``before`` (they are refused as
+        expired anyway); returns how many. Small chunks keep the write lock short: call again
+        while it returns ``limit``. Safe from any thread, beside the writer."""
         t = schema.used_tokens
+        if self.dialect in ("mysql", "mariadb"):
+            stmt = delete(t).where(t.c.expires_at < before).with_dialect_options(mysql_limit=limit)
+        else:
+            chunk = select(t.c.token_id).where(t.c.expires_at < before).limit(limit)
+            stmt = delete(t).where(t.c.token_id.in_(chunk))
 
         def purge(conn: Connection) -> int:
-            count = int(conn.execute(delete(t).where(t.c.expires_at < before)).rowcount)
-            conn.commit()
+            # SQLite: queue on the writers' flock, through a descriptor of our own (flock locks
+            # belong to an open file description, so the writer thread's would not exclude us)
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CLOEXEC) if self._lock_path else None
+            try:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                count = int(conn.execute(stmt).rowcount)
+                conn.commit()
+            finally:
+                if fd is not None:
+                    os.close(fd)
             return count
 
         return self.run_query(purge)

@@ -37,6 +37,10 @@ from stepca.server.tls import (
 #: how often a worker checks whether its server certificate reached 2/3 of its life
 CERT_CHECK_INTERVAL = min(60.0, SERVER_CERT_LIFETIME.total_seconds() / 10)
 SHUTDOWN_GRACE = 10.0
+#: used token ids are forgotten this long after their token's expiry (tokens are refused 1
+#: minute after it), checked every TOKEN_PURGE_INTERVAL seconds by worker 0
+TOKEN_PURGE_GRACE = 600
+TOKEN_PURGE_INTERVAL = float(os.environ.get("STEPCA_TOKEN_PURGE_INTERVAL", "600"))  # seconds
 
 
 @dataclass
@@ -181,6 +185,8 @@ class Worker:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
         self._status("ready")
         tasks = [loop.create_task(self._flush_logs()), loop.create_task(self._renew_server_cert())]
+        if self.opts.worker_index == 0:
+            tasks.append(loop.create_task(self._purge_used_tokens()))
         await self._stopping.wait()
         for t in tasks:
             t.cancel()
@@ -202,6 +208,26 @@ class Worker:
         while True:
             await asyncio.sleep(0.2)
             self.log.flush()
+
+    async def _purge_used_tokens(self) -> None:
+        """Forget used token ids well after their tokens expired, in small chunks (the table
+        would otherwise grow by one row per certificate forever)."""
+        while True:
+            await asyncio.sleep(TOKEN_PURGE_INTERVAL)
+            before = int(time.time()) - TOKEN_PURGE_GRACE
+            total = 0
+            try:
+                while True:
+                    count = await self.store.read(self.store.store.purge_used_tokens, before)
+                    total += count
+                    if count < 2000:
+                        break
+                    await asyncio.sleep(0.05)  # let writers in between chunks
+            except Exception as exc:
+                self.log.warning("could not purge used tokens", error=str(exc))
+                continue
+            if total:
+                self.log.info("purged used tokens", count=total)
 
     async def _renew_server_cert(self) -> None:
         while True:
