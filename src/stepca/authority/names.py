@@ -9,6 +9,8 @@ Rules (decided, and documented in docs/api.md):
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
+from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -17,10 +19,36 @@ from stepca.crypto.sans import classify
 from stepca.errors import Forbidden
 
 
+class _Allowed(NamedTuple):
+    """What a token's ``sans`` allow, computed once per distinct ``sans`` (they repeat)."""
+
+    dns: frozenset[str]
+    ips: frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address]
+    emails: frozenset[str]
+    uris: frozenset[str]
+    san: x509.SubjectAlternativeName | None  # the extension when the CSR brings none
+    san_der: bytes  # its encoding: a CSR asking for exactly these names is accepted at once
+
+
+@lru_cache(maxsize=4096)
+def _allowed(token_sans: tuple[str, ...]) -> _Allowed:
+    names = classify(list(token_sans))
+    general = names.to_general_names()
+    san = x509.SubjectAlternativeName(general) if general else None
+    return _Allowed(
+        dns=frozenset(names.dns),
+        ips=frozenset(names.ips),
+        emails=frozenset(e.lower() for e in names.emails),
+        uris=frozenset(names.uris),
+        san=san,
+        san_der=san.public_bytes() if san is not None else b"",
+    )
+
+
 def authorize_names(
     csr: x509.CertificateSigningRequest, subject: str, token_sans: tuple[str, ...]
 ) -> x509.SubjectAlternativeName | None:
-    allowed = classify(list(token_sans))
+    allowed = _allowed(token_sans)
     cn_attrs = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     cn = str(cn_attrs[0].value) if cn_attrs else ""
     if cn and cn != subject and cn not in token_sans and cn.lower() not in allowed.dns:
@@ -30,15 +58,13 @@ def authorize_names(
     try:
         ext = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
-        names = allowed.to_general_names()
-        return x509.SubjectAlternativeName(names) if names else None
+        return allowed.san
     except ValueError:
         raise Forbidden("certificate request has an invalid subject alternative name extension") from None
     san = ext.value
-    dns_ok = set(allowed.dns)
-    ip_ok = set(allowed.ips)
-    email_ok = {e.lower() for e in allowed.emails}
-    uri_ok = set(allowed.uris)
+    if allowed.san is not None and san.public_bytes() == allowed.san_der:
+        return san
+    dns_ok, ip_ok, email_ok, uri_ok = allowed.dns, allowed.ips, allowed.emails, allowed.uris
     for name in san:
         if isinstance(name, x509.DNSName):
             if name.value.lower() not in dns_ok:
