@@ -152,7 +152,7 @@ def select_signer(
 def _load_token_key(path: str, password_file: str | None) -> PrivateKey:
     from stepca._fs import read_file
     from stepca.crypto import jose
-    from stepca.crypto.keyfile import KeyFileError, decrypt_key_file
+    from stepca.crypto.keyfile import KeyFileError, decrypt_key_file, is_compact_jwe
     from stepca.crypto.keys import load_private_key
 
     data = read_file(path, "key file")
@@ -162,7 +162,7 @@ def _load_token_key(path: str, password_file: str | None) -> PrivateKey:
         if not hasattr(key, "private_bytes"):
             fail(f"{path} is a public key")
         return key  # type: ignore[return-value]
-    if b"ENCRYPTED" in text or text.startswith(b"{") or text.count(b".") == 4:
+    if b"ENCRYPTED" in text or text.startswith(b"{") or is_compact_jwe(text):
         password = read_password(
             password_file, f"Please enter the password to decrypt {path}", "--password-file"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,6 +30,14 @@ class OpenedKey:
     p2c: int = jose.DEFAULT_P2C
 
 
+_COMPACT_JWE = re.compile(rb"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+def is_compact_jwe(text: bytes) -> bool:
+    """Five base64url parts joined by dots (a DER key may contain four 0x2E bytes by chance)."""
+    return _COMPACT_JWE.fullmatch(text.strip()) is not None
+
+
 def needs_password(data: bytes) -> bool:
     """Whether opening this key file takes a password (so a prompt is only shown when it does)."""
     text = data.strip()
@@ -38,14 +47,14 @@ def needs_password(data: bytes) -> bool:
         except ValueError:
             return False
         return isinstance(doc, dict) and "ciphertext" in doc
-    if text.count(b".") == 4 and b"-----BEGIN" not in text:
+    if is_compact_jwe(text):
         return True
     return is_encrypted_key(data)
 
 
 def decrypt_key_file(data: bytes, password: bytes, *, name: str) -> OpenedKey:
     text = data.strip()
-    if text.startswith(b"{") or (text.count(b".") == 4 and b"-----BEGIN" not in text):
+    if text.startswith(b"{") or is_compact_jwe(text):
         return _decrypt_jwe(text, password, name)
     kind: Literal["pem", "openssh"] = "openssh" if b"OPENSSH PRIVATE KEY" in text else "pem"
     try:

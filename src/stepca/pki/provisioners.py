@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from stepca._durations import format_duration, parse_duration
+from stepca.crypto.keyfile import is_compact_jwe
 from stepca.errors import UserError
 
 TYPES = ("JWK", "OIDC", "ACME", "X5C", "SSHPOP")
@@ -137,7 +138,7 @@ def jwk_public_from_file(path: str) -> dict[str, Any]:
     from stepca.crypto import jose
 
     data = _read(path, "public key file")
-    if data.strip().count(b".") == 4 and not data.strip().startswith(b"{"):
+    if is_compact_jwe(data):
         raise UserError(f"{path} is an encrypted key: pass the public key with --public-key")
     key, jwk = _key_from_file(data, path)
     if jwk is not None and jwk.get("kty") == "oct":
@@ -159,7 +160,7 @@ def jwk_private_from_file(path: str, public: dict[str, Any], password: Callable[
 
     data = _read(path, "private key file")
     text = data.strip()
-    if text.count(b".") == 4 and not text.startswith(b"{"):
+    if is_compact_jwe(text):
         try:
             header = jose.jwe_header(text.decode())
         except (jose.JOSEError, UnicodeDecodeError):
