@@ -89,6 +89,21 @@ class TokenSigner:
     key: PrivateKey
     type_name: str = "JWK"
 
+    def token(self, ctx: CAContext, subject: str, endpoint: str, **claims: Any) -> str:
+        """A one-time token for ``endpoint`` (sign, revoke, ssh/sign, ...) of the CA in ``ctx``;
+        ``claims`` are jwk_token's optional arguments (sans, not_before, expires, extra)."""
+        from stepca.client.token import audience, jwk_token
+
+        return jwk_token(
+            subject=subject,
+            issuer=self.name,
+            kid=self.kid,
+            key=self.key,
+            audience=audience(ctx.ca_url, endpoint),
+            root_fingerprint=ctx.root_fingerprint(),
+            **claims,
+        )
+
 
 def _jwk_choices(provs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [p for p in provs if str(p.get("type", "")).upper() == "JWK" and isinstance(p.get("key"), dict)]

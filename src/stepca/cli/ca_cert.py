@@ -56,7 +56,6 @@ def certificate(
     Writes CRT_FILE (the certificate followed by the intermediate) and KEY_FILE (unencrypted,
     mode 0600).
     """
-    from stepca.client.token import audience, jwk_token
     from stepca.crypto.keys import KeySpecError, generate_private_key
     from stepca.crypto.x509build import build_csr
 
@@ -75,15 +74,7 @@ def certificate(
             key_file=token_key,
         )
         sans = list(san) or [subject]
-        token = jwk_token(
-            subject=subject,
-            issuer=signer.name,
-            kid=signer.kid,
-            key=signer.key,
-            audience=audience(ctx.ca_url, "sign"),
-            sans=sans,
-            root_fingerprint=ctx.root_fingerprint(),
-        )
+        token = signer.token(ctx, subject, "sign", sans=sans)
     try:
         private_key = generate_private_key(kty, crv, size)
     except KeySpecError as exc:
@@ -128,7 +119,6 @@ def sign(
     from cryptography.x509.oid import NameOID
 
     from stepca._fs import read_file
-    from stepca.client.token import audience, jwk_token
 
     ctx = resolve_ca(ca_url, root)
     data = read_file(csr_file, "certificate request")
@@ -156,15 +146,7 @@ def sign(
             password_file=provisioner_password_file or password_file,
             key_file=token_key,
         )
-        token = jwk_token(
-            subject=subject or sans[0],
-            issuer=signer.name,
-            kid=signer.kid,
-            key=signer.key,
-            audience=audience(ctx.ca_url, "sign"),
-            sans=sans,
-            root_fingerprint=ctx.root_fingerprint(),
-        )
+        token = signer.token(ctx, subject or sans[0], "sign", sans=sans)
     with ctx.client() as client:
         resp = client.sign(data.decode(), token, not_before or "", not_after or "")
     ok("CA", ctx.ca_url)

@@ -343,7 +343,6 @@ def revoke(
     certificate itself (--cert and --key, mutual TLS).
     """
     from stepca.client.http import CAError
-    from stepca.client.token import audience, jwk_token
 
     ctx = resolve_ca(ca_url, root)
     code = reason_code_from_flag(reason_code)
@@ -366,14 +365,7 @@ def revoke(
                     password_file=provisioner_password_file or password_file,
                     key_file=None,
                 )
-                token = jwk_token(
-                    subject=serial,
-                    issuer=signer.name,
-                    kid=signer.kid,
-                    key=signer.key,
-                    audience=audience(ctx.ca_url, "revoke"),
-                    root_fingerprint=ctx.root_fingerprint(),
-                )
+                token = signer.token(ctx, serial, "revoke")
             with ctx.client() as client:
                 client.revoke(serial, ott=token, reason_code=code, reason=reason)
     except CAError as exc:

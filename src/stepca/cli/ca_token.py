@@ -68,7 +68,6 @@ def token(
     one, or picked with the arrow keys; its key is decrypted with --provisioner-password-file
     (or --password-file) or a prompt.
     """
-    from stepca.client.token import audience, jwk_token
 
     ctx = resolve_ca(ca_url, root)
     signer = select_signer(
@@ -89,18 +88,7 @@ def token(
         extra = ssh_step_claim(subject, host=host, principals=principals)
     else:
         endpoint, sans = "sign", list(san) or [subject]
-    tok = jwk_token(
-        subject=subject,
-        issuer=signer.name,
-        kid=signer.kid,
-        key=signer.key,
-        audience=audience(ctx.ca_url, endpoint),
-        sans=sans,
-        root_fingerprint=ctx.root_fingerprint(),
-        not_before=nbf,
-        expires=exp,
-        extra=extra,
-    )
+    tok = signer.token(ctx, subject, endpoint, sans=sans, not_before=nbf, expires=exp, extra=extra)
     if output_file:
         from stepca._fs import SECRET_FILE_MODE, atomic_write
 

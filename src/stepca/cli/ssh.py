@@ -201,7 +201,6 @@ def certificate(
     import base64
 
     from stepca.cli.ca_token import ssh_step_claim
-    from stepca.client.token import audience, jwk_token
     from stepca.crypto.keys import generate_private_key
     from stepca.crypto.sshcert import key_blob
 
@@ -245,15 +244,7 @@ def certificate(
         signer = select_signer(
             ctx, provisioner=provisioner, kid=kid, password_file=provisioner_password_file, key_file=token_key
         )
-        token = jwk_token(
-            subject=key_id,
-            issuer=signer.name,
-            kid=signer.kid,
-            key=signer.key,
-            audience=audience(ctx.ca_url, "ssh/sign"),
-            root_fingerprint=ctx.root_fingerprint(),
-            extra=claim,
-        )
+        token = signer.token(ctx, key_id, "ssh/sign", extra=claim)
     body: dict[str, Any] = {
         "publicKey": base64.b64encode(public_blob).decode(),
         "ott": token,
@@ -606,7 +597,6 @@ def revoke(
     possession of the certificate (--sshpop-cert and --sshpop-key; SERIAL is then optional).
     """
     from stepca.cli.ca_renew import reason_code_from_flag
-    from stepca.client.token import audience, jwk_token
 
     code = reason_code_from_flag(reason_code)
     if bool(sshpop_cert) != bool(sshpop_key):
@@ -630,14 +620,7 @@ def revoke(
         signer = select_signer(
             ctx, provisioner=provisioner, kid=kid, password_file=provisioner_password_file, key_file=token_key
         )
-        token = jwk_token(
-            subject=serial,
-            issuer=signer.name,
-            kid=signer.kid,
-            key=signer.key,
-            audience=audience(ctx.ca_url, "ssh/revoke"),
-            root_fingerprint=ctx.root_fingerprint(),
-        )
+        token = signer.token(ctx, serial, "ssh/revoke")
     with ctx.client() as client:
         client.ssh_revoke(serial, ott=token, reason_code=code, reason=reason)
     info(f"SSH Certificate with Serial Number {serial} has been revoked.")
