@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(HERE))
 
-from sign_bench import free_port, wait_health  # noqa: E402
+from sign_bench import free_port, make_bodies, wait_health  # noqa: E402
 
 PASSWORD = "bench-password"
 SERVERS = {
@@ -61,29 +61,6 @@ def drop_database(kind: str, name: str) -> None:
         quoted = f'"{name}" WITH (FORCE)' if kind == "postgresql" else f"`{name}`"
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")
     engine.dispose()
-
-
-def make_bodies(ca_json: Path, count: int, out: Path) -> None:
-    from stepca.client.token import jwk_token
-    from stepca.crypto import jose
-    from stepca.crypto.keys import generate_private_key
-    from stepca.crypto.x509build import build_csr
-
-    prov = json.loads(ca_json.read_text())["authority"]["provisioners"][0]
-    key = jose.key_from_jwk(json.loads(jose.decrypt_with_password(prov["encryptedKey"], PASSWORD.encode())))
-    csr = build_csr("svc.example.com", ["svc.example.com"], generate_private_key()).decode()
-    with out.open("w") as fh:
-        for _ in range(count):
-            tok = jwk_token(
-                subject="svc.example.com",
-                issuer=prov["name"],
-                kid=prov["key"]["kid"],
-                key=key,  # type: ignore[arg-type]
-                audience="https://localhost/1.0/sign",
-                sans=["svc.example.com"],
-                expires=int(time.time()) + 3600,
-            )
-            fh.write(json.dumps({"csr": csr, "ott": tok}) + "\n")
 
 
 def split(path: Path, parts: int) -> list[Path]:
@@ -242,7 +219,7 @@ def main() -> None:
         bodies = tmp / "bodies.jsonl"
         count = args.rate_guess * (args.duration + 5)
         t0 = time.time()
-        make_bodies(base / "config" / "ca.json", count, bodies)
+        make_bodies(base / "config" / "ca.json", "https://localhost", count, bodies, PASSWORD)
         print(f"prepared {count} tokens in {time.time() - t0:.1f}s", file=sys.stderr)
         watch = CpuWatch([p.pid for p in procs])
         threads = max(1, args.threads // n)

@@ -48,15 +48,16 @@ def wait_health(url: str, root: Path, timeout: float = 30) -> None:
     raise SystemExit("step-ca did not become healthy")
 
 
-def make_bodies(step_path: Path, ca_url: str, count: int, out: Path) -> None:
+def make_bodies(ca_json: Path, ca_url: str, count: int, out: Path, password: str = "bench-password") -> None:
+    """``count`` /1.0/sign bodies, one JSON per line: the same CSR, a fresh one-hour token each,
+    signed by the first provisioner of ``ca_json`` (its encryptedKey opened with ``password``)."""
     from stepca.client.token import audience, jwk_token
     from stepca.crypto import jose
     from stepca.crypto.keys import generate_private_key
     from stepca.crypto.x509build import build_csr
 
-    ca = json.loads((step_path / "config" / "ca.json").read_text())
-    prov = ca["authority"]["provisioners"][0]
-    key = jose.key_from_jwk(json.loads(jose.decrypt_with_password(prov["encryptedKey"], b"bench-password")))
+    prov = json.loads(ca_json.read_text())["authority"]["provisioners"][0]
+    key = jose.key_from_jwk(json.loads(jose.decrypt_with_password(prov["encryptedKey"], password.encode())))
     csr = build_csr("svc.example.com", ["svc.example.com"], generate_private_key()).decode()
     aud = audience(ca_url, "sign")
     with out.open("w") as fh:
@@ -128,7 +129,7 @@ def main() -> None:
         bodies = tmp / "bodies.jsonl"
         count = args.rate_guess * (args.duration + 5)
         t0 = time.time()
-        make_bodies(step_path, ca_url, count, bodies)
+        make_bodies(step_path / "config" / "ca.json", ca_url, count, bodies)
         print(f"prepared {count} tokens in {time.time() - t0:.1f}s", file=sys.stderr)
         out = subprocess.run(
             [
