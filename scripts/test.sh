@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: installs what the tests need, then ruff + pytest.
+# The whole test suite, from a fresh clone: installs what the tests need, then ruff, mypy and pytest.
 #
 #   bash scripts/test.sh [pytest args...]
 #
@@ -45,6 +45,9 @@ fi
 echo "== ruff"
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
+
+echo "== mypy --strict"
+.venv/bin/mypy
 
 echo "== pytest"
 exec .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"

@@ -213,7 +213,7 @@ class CAConfig(_Model):
     ssh: SSHConfig | None = None
     logger: LoggerConfig = Field(default_factory=LoggerConfig)
     db: DBConfig | None = None
-    authority: AuthorityConfig = Field(default_factory=AuthorityConfig)
+    authority: AuthorityConfig = Field(default_factory=lambda: AuthorityConfig.model_validate({}))
     tls: TLSConfig | None = None
     templates: dict[str, Any] | None = None
     common_name: str = Field("Step Online CA", alias="commonName")
@@ -297,7 +297,7 @@ def load_defaults(path: Path | str | None = None) -> Defaults:
     """defaults.json (``$STEPPATH/config/defaults.json``); a missing file means empty defaults."""
     p = Path(path) if path else step_path() / "config" / "defaults.json"
     if not p.exists():
-        return Defaults()
+        return Defaults.model_validate({})
     try:
         return Defaults.model_validate(read_json_file(p))
     except ValidationError as exc:

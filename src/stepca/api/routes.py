@@ -53,5 +53,5 @@ def build_app(ref: AuthorityRef) -> web.Application:
         wrapped = h.endpoint(ref, fn)
         for prefix in ("/", "/1.0/"):
             app.router.add_route(method, prefix + path, wrapped)
-    app.router.add_route("*", "/{tail:.*}", h.endpoint(ref, _not_found))  # type: ignore[arg-type]
+    app.router.add_route("*", "/{tail:.*}", h.endpoint(ref, _not_found))
     return app

@@ -141,7 +141,7 @@ class Authority:
     # ------------------------------------------------------------------ sign
 
     async def sign(
-        self, csr_pem: str, ott: str, not_before: object = None, not_after: object = None
+        self, csr_pem: object, ott: str, not_before: object = None, not_after: object = None
     ) -> Issued:
         csr, csr_key = load_csr(csr_pem)
         now_ts = time.time()
@@ -210,9 +210,9 @@ class Authority:
 
     async def renew(self, cert: x509.Certificate, *, allow_expired: bool = False) -> Issued:
         provisioner = await self._check_renewable(cert, allow_expired=allow_expired)
-        return await self._reissue(cert, provisioner, cert.public_key(), "renew")  # type: ignore[arg-type]
+        return await self._reissue(cert, provisioner, cert.public_key(), "renew")
 
-    async def rekey(self, cert: x509.Certificate, csr_pem: str) -> Issued:
+    async def rekey(self, cert: x509.Certificate, csr_pem: object) -> Issued:
         _, csr_key = load_csr(csr_pem)
         provisioner = await self._check_renewable(cert)
         return await self._reissue(cert, provisioner, csr_key, "rekey")

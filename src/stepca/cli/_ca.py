@@ -156,12 +156,16 @@ def select_signer(
         "Please enter the password to decrypt the provisioner key",
         "--provisioner-password-file",
     )
+    from stepca.crypto.keys import PRIVATE_KEY_TYPES
+
     try:
         payload = jose.decrypt_with_password(encrypted, password, name="the provisioner key")
-        key = jose.key_from_jwk(json.loads(payload))
+        opened = jose.key_from_jwk(json.loads(payload))
     except (jose.JOSEError, ValueError) as exc:
         fail(str(exc))
-    return TokenSigner(str(prov["name"]), chosen_kid, key)  # type: ignore[arg-type]
+    if not isinstance(opened, PRIVATE_KEY_TYPES):
+        fail("the provisioner's encrypted key holds a public key")
+    return TokenSigner(str(prov["name"]), chosen_kid, opened)
 
 
 def _load_token_key(path: str, password_file: str | None) -> PrivateKey:

@@ -572,7 +572,7 @@ def _der_string(data: bytes) -> str:
 
 
 def _raw_value(ext: Extension) -> bytes:
-    return ext.value.public_bytes()
+    return bytes(ext.value.public_bytes())
 
 
 # --- small formatting helpers ----------------------------------------------------------------------

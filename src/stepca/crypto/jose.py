@@ -18,7 +18,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 
-from stepca.crypto.keys import CURVE_NAMES, CURVES, PrivateKey, PublicKey, WrongPasswordError
+from stepca.crypto.keys import (
+    CURVE_NAMES,
+    CURVES,
+    PRIVATE_KEY_TYPES,
+    PrivateKey,
+    PublicKey,
+    WrongPasswordError,
+)
 
 #: PBKDF2 iterations step writes today (older versions wrote 100000; both are read from the header)
 DEFAULT_P2C = 600_000
@@ -26,10 +33,14 @@ DEFAULT_P2C = 600_000
 MAX_P2C = 2_000_000
 
 _EC_ALGS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
-_EC_HASH = {"ES256": hashes.SHA256, "ES384": hashes.SHA384, "ES512": hashes.SHA512}
+_EC_HASH: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
+    "ES256": hashes.SHA256,
+    "ES384": hashes.SHA384,
+    "ES512": hashes.SHA512,
+}
 _EC_SIZE = {"ES256": 32, "ES384": 48, "ES512": 66}
 _ECDSA = {alg: ec.ECDSA(h()) for alg, h in _EC_HASH.items()}  # immutable, shared
-_RSA_ALGS = {
+_RSA_ALGS: dict[str, tuple[type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512], bool]] = {
     "RS256": (hashes.SHA256, False),
     "RS384": (hashes.SHA384, False),
     "RS512": (hashes.SHA512, False),
@@ -96,6 +107,7 @@ def _public_members(pub: PublicKey) -> dict[str, str]:
 def thumbprint(jwk: dict[str, Any]) -> str:
     """RFC 7638 SHA-256 thumbprint, base64url: the ``kid`` step gives provisioner keys."""
     kty = jwk.get("kty")
+    names: tuple[str, ...]
     if kty == "EC":
         names = ("crv", "kty", "x", "y")
     elif kty == "RSA":
@@ -114,8 +126,8 @@ def thumbprint(jwk: dict[str, Any]) -> str:
 
 def public_jwk(key: PrivateKey | PublicKey, *, alg: str | None = None, use: str = "sig") -> dict[str, Any]:
     """The public JWK, members in step's order (use, kty, kid, crv, alg, x, y / n, e)."""
-    pub = key.public_key() if hasattr(key, "private_bytes") else key
-    members = _public_members(pub)  # type: ignore[arg-type]
+    pub = key.public_key() if isinstance(key, PRIVATE_KEY_TYPES) else key
+    members = _public_members(pub)
     kid = thumbprint(members)
     out: dict[str, Any] = {"use": use, "kty": members["kty"], "kid": kid}
     if "crv" in members:
@@ -259,7 +271,7 @@ def sign_compact(header: dict[str, Any], payload: bytes, key: PrivateKey) -> str
             raise JOSEError(f"alg {alg} does not fit an RSA key")
         hash_cls, pss = _RSA_ALGS[alg]
         pad = (
-            padding.PSS(mgf=padding.MGF1(hash_cls()), salt_length=hash_cls.digest_size)
+            padding.PSS(mgf=padding.MGF1(hash_cls()), salt_length=hash_cls().digest_size)
             if pss
             else padding.PKCS1v15()
         )
@@ -292,7 +304,7 @@ def verify_signature(alg: str, key: PublicKey, signing_input: bytes, sig: bytes)
                 return False
             hash_cls, pss = _RSA_ALGS[alg]
             pad = (
-                padding.PSS(mgf=padding.MGF1(hash_cls()), salt_length=hash_cls.digest_size)
+                padding.PSS(mgf=padding.MGF1(hash_cls()), salt_length=hash_cls().digest_size)
                 if pss
                 else padding.PKCS1v15()
             )

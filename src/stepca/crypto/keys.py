@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+PRIVATE_KEY_TYPES = (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)
 
 CURVES: dict[str, type[ec.EllipticCurve]] = {
     "P-256": ec.SECP256R1,
@@ -155,10 +156,15 @@ def load_public_key(data: bytes, *, name: str = "public key") -> PublicKey:
     return key
 
 
-def signature_hash(key: PrivateKey | PublicKey) -> hashes.HashAlgorithm | None:
+def signature_hash(key: PrivateKey | PublicKey) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None:
     """The hash step uses when signing certificates with ``key`` (None for Ed25519)."""
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
-        return {256: hashes.SHA256(), 384: hashes.SHA384(), 521: hashes.SHA512()}[key.curve.key_size]
+        size = key.curve.key_size
+        if size == 384:
+            return hashes.SHA384()
+        if size == 521:
+            return hashes.SHA512()
+        return hashes.SHA256()
     if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
         return hashes.SHA256()
     return None

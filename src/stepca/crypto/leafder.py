@@ -13,7 +13,7 @@ import hashlib
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from stepca.crypto import der
@@ -65,7 +65,7 @@ class LeafEncoder:
         self.issuer_der = issuer.subject.public_bytes()
         self.aki_ext = extension(_OID_AKI, aki.public_bytes())
         self.sig_alg = self._signature_algorithm_der()
-        self._ecdsa = ec.ECDSA(self.hash) if self.hash is not None else None  # type: ignore[arg-type]
+        self._ecdsa = ec.ECDSA(self.hash) if self.hash is not None else ec.ECDSA(hashes.SHA256())
 
     def _signature_algorithm_der(self) -> bytes:
         """The AlgorithmIdentifier cryptography writes for this key: taken from a real certificate."""
@@ -74,11 +74,11 @@ class LeafEncoder:
             x509.CertificateBuilder()
             .subject_name(name)
             .issuer_name(name)
-            .public_key(self.key.public_key())  # type: ignore[arg-type]
+            .public_key(self.key.public_key())
             .serial_number(1)
             .not_valid_before(datetime(2000, 1, 1))
             .not_valid_after(datetime(2000, 1, 2))
-            .sign(self.key, self.hash)  # type: ignore[arg-type]
+            .sign(self.key, self.hash)
         )
         items = der.read_sequence(probe.public_bytes(serialization.Encoding.DER))
         return der.tlv(items[1][0], items[1][1])

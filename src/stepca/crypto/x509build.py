@@ -88,7 +88,7 @@ def build_ca_certificate(
     aki = authority_key_identifier(issuer_certificate, issuer_public_key)
     if aki is not None:
         builder = builder.add_extension(aki, critical=False)
-    return builder.sign(issuer_key, signature_hash(issuer_key))  # type: ignore[arg-type]
+    return builder.sign(issuer_key, signature_hash(issuer_key))
 
 
 def authority_key_identifier(
@@ -114,7 +114,7 @@ def build_csr(subject: str, sans: list[str], key: PrivateKey) -> bytes:
     names = classify(sans)
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names.to_general_names()), critical=False)
-    csr = builder.sign(key, signature_hash(key))  # type: ignore[arg-type]
+    csr = builder.sign(key, signature_hash(key))
     return csr.public_bytes(serialization.Encoding.PEM)
 
 
@@ -245,5 +245,5 @@ def build_simple_certificate(
     names = classify(sans)
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names.to_general_names()), critical=False)
-    cert = builder.sign(signer, signature_hash(signer))  # type: ignore[arg-type]
+    cert = builder.sign(signer, signature_hash(signer))
     return cert.public_bytes(serialization.Encoding.PEM)

@@ -164,7 +164,7 @@ class DatabaseError(Exception):
 def describe(exc: BaseException) -> str:
     """One line from a driver error: the server's own words, without SQLAlchemy's decorations."""
     orig = getattr(exc, "orig", None) or exc
-    args = getattr(orig, "args", ())
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
     if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):  # PyMySQL: (code, text)
         text_ = f"{args[1]} (MySQL error {args[0]})"
     else:

@@ -27,7 +27,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 metadata = MetaData()
 
 _MYSQL = ("mysql", "mariadb")
-_TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+_TABLE_OPTIONS: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 Blob = LargeBinary().with_variant(mysql.LONGBLOB(), *_MYSQL)
 
@@ -43,7 +43,7 @@ class Key(TypeDecorator[str]):
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        length = self.impl.length or 255  # type: ignore[attr-defined]
+        length = getattr(self.impl, "length", None) or 255
         if dialect.name in _MYSQL:
             return dialect.type_descriptor(mysql.VARBINARY(4 * length))
         return dialect.type_descriptor(String(length))

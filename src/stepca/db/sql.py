@@ -216,7 +216,7 @@ class SQLStore:
         collision), each op is retried alone so one bad op cannot fail the others."""
         try:
             if all(type(op) is IssueOp for op in ops):
-                fast = self._retrying(self._issue_batch, ops)  # type: ignore[arg-type]
+                fast = self._retrying(self._issue_batch, ops)
                 if fast is not None:
                     return fast
             return self._retrying(self._apply_once, ops)

@@ -30,7 +30,7 @@ class JWKProvisioner(Provisioner):
             raise ValueError(f"provisioner {config.name!r}: {exc}") from None
         if hasattr(key, "private_bytes"):
             raise ValueError(f"provisioner {config.name!r}: key must be a public key")
-        self.public_key: PublicKey = key  # type: ignore[assignment]
+        self.public_key: PublicKey = key
         self.kid: str = config.key.get("kid") or thumbprint(config.key)
 
     @property
