@@ -29,7 +29,7 @@ PROVISIONER_TYPE_NUMBERS: dict[str, int] = {
     "SCEP": 10,
     "NEBULA": 11,
 }
-_TYPE_NAMES = {
+PROVISIONER_TYPE_NAMES = {
     0: "NOOP",
     1: "JWK",
     2: "OIDC",
@@ -54,7 +54,7 @@ class ProvisionerExtension:
 
     @property
     def type_name(self) -> str:
-        return _TYPE_NAMES.get(self.type, str(self.type))
+        return PROVISIONER_TYPE_NAMES.get(self.type, str(self.type))
 
     def to_der(self) -> bytes:
         parts = [

@@ -7,6 +7,8 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
+from stepca.crypto.x509ext import PROVISIONER_TYPE_NAMES
+
 Extension = x509.Extension[Any]  # handlers are picked by OID, so each knows its value type
 Signed = x509.Certificate | x509.CertificateSigningRequest
 
@@ -241,16 +243,9 @@ _DN_SHORT_NAMES = {
     "1.3.6.1.4.1.311.60.2.1.3": "jurisdictionCountry",
 }
 
-# zcrypto's StepProvisioner.MarshalJSON knows fewer types than certinfo.
+# zcrypto's StepProvisioner.MarshalJSON knows fewer types than certinfo: JWK (1) to K8sSA (8).
 _JSON_PROVISIONER_TYPES = {
-    1: "JWK",
-    2: "OIDC",
-    3: "GCP",
-    4: "AWS",
-    5: "Azure",
-    6: "ACME",
-    7: "X5C",
-    8: "K8sSA",
+    number: name for number, name in PROVISIONER_TYPE_NAMES.items() if 1 <= number <= 8
 }
 
 # zcrypto's policy-OID tables for validation_level (the EV list keeps zcrypto's mistyped step OID).
