@@ -33,22 +33,10 @@ def sh(script: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProce
     )
 
 
-def start_with_prompt(pki_env: dict[str, str], step_path: Path, port: int) -> PtySession:
-    """`step-ca $STEPPATH/config/ca.json` exactly as the seed runs it: it asks for the password."""
-    session = PtySession([STEP_CA, f"{step_path}/config/ca.json"], pki_env)
-    session.expect(r"Please enter the password to decrypt .*intermediate_ca_key:")
-    session.sendline(PASSWORD)
-    session.expect(rf"Serving HTTPS on 127\.0\.0\.1:{port} \.\.\.")
-    return session
-
-
-def test_seed_getting_started(tmp_path: Path) -> None:
-    port = free_port()
-    remote = tmp_path / "remote"
-    env = {**os.environ, "STEPPATH": str(remote), "HOME": str(tmp_path)}
+def init_seed_pki(tmp_path: Path, env: dict[str, str], port: int) -> Path:
+    """`step ca init` for the seed's CA in env's STEPPATH; returns the password file."""
     pw = tmp_path / "pw"
     pw.write_text(PASSWORD)
-    # step ca init (non-interactive flags; the interactive form is tested in tests/cli)
     run_step(
         [
             "ca",
@@ -66,6 +54,24 @@ def test_seed_getting_started(tmp_path: Path) -> None:
         ],
         env,
     )
+    return pw
+
+
+def start_with_prompt(pki_env: dict[str, str], step_path: Path, port: int) -> PtySession:
+    """`step-ca $STEPPATH/config/ca.json` exactly as the seed runs it: it asks for the password."""
+    session = PtySession([STEP_CA, f"{step_path}/config/ca.json"], pki_env)
+    session.expect(r"Please enter the password to decrypt .*intermediate_ca_key:")
+    session.sendline(PASSWORD)
+    session.expect(rf"Serving HTTPS on 127\.0\.0\.1:{port} \.\.\.")
+    return session
+
+
+def test_seed_getting_started(tmp_path: Path) -> None:
+    port = free_port()
+    remote = tmp_path / "remote"
+    env = {**os.environ, "STEPPATH": str(remote), "HOME": str(tmp_path)}
+    # step ca init (non-interactive flags; the interactive form is tested in tests/cli)
+    pw = init_seed_pki(tmp_path, env, port)
     out = sh(
         "tree $(step path) >/dev/null 2>&1 || true; ls $(step path)/certs $(step path)/config $(step path)/secrets",
         env,
@@ -126,25 +132,7 @@ def test_seed_custom_claims_with_picker(tmp_path: Path) -> None:
     port = free_port()
     step_path = tmp_path / "step"
     env = {**os.environ, "STEPPATH": str(step_path), "HOME": str(tmp_path)}
-    pw = tmp_path / "pw"
-    pw.write_text(PASSWORD)
-    run_step(
-        [
-            "ca",
-            "init",
-            "--name",
-            "Seed",
-            "--dns",
-            "localhost",
-            "--address",
-            f"127.0.0.1:{port}",
-            "--provisioner",
-            "admin@example.com",
-            "--password-file",
-            str(pw),
-        ],
-        env,
-    )
+    pw = init_seed_pki(tmp_path, env, port)
     # a second JWK provisioner for dev certs, with the seed's claims added "by hand"
     from stepca.crypto import jose
     from stepca.crypto.keys import generate_private_key
