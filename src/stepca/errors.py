@@ -52,11 +52,6 @@ class NotFound(StepError):
     prefix = "The requested resource could not be found"
 
 
-class Conflict(StepError):
-    status = 409
-    prefix = "The request conflicts with the current state of the certificate authority"
-
-
 class PayloadTooLarge(StepError):
     status = 413
     prefix = "The request body is too large"
@@ -69,6 +64,11 @@ class InternalError(StepError):
 class NotImplementedByCA(StepError):
     status = 501
     prefix = "The requested method is not implemented by the certificate authority"
+
+
+class ServiceUnavailable(StepError):
+    status = 503
+    prefix = "The certificate authority is temporarily unavailable"
 
 
 class ConfigError(Exception):

@@ -13,13 +13,16 @@ from stepca.config import DBConfig
 from stepca.db import migrate as migrations
 from stepca.db import schema
 from stepca.db.engine import DatabaseTarget, ensure_database, make_engine, resolve_target
-from tests.db.backends import Backend
+from tests.db.backends import Backend, open_backend
 
 INSTANCES = 6
 
 
 def target_of(backend: Backend, tmp_path: Path) -> DatabaseTarget:
     return resolve_target(DBConfig.model_validate(backend.db_block()), tmp_path / "unused.db")
+
+
+NEWEST = schema.SCHEMA_VERSION
 
 
 def _v2_not_idempotent(conn: Connection) -> None:
@@ -63,8 +66,8 @@ def test_instances_starting_together_migrate_once(
             engine.dispose()
 
     found = run_concurrently(start_instance, INSTANCES)
-    assert sorted(found) == [0] + [2] * (INSTANCES - 1), found  # type: ignore[type-var]
-    assert db_backend.scalar("SELECT version FROM stepca_schema WHERE id = 1") == 2
+    assert sorted(found) == [0] + [NEWEST + 1] * (INSTANCES - 1), found  # type: ignore[type-var]
+    assert db_backend.scalar("SELECT version FROM stepca_schema WHERE id = 1") == NEWEST + 1
     assert db_backend.scalar("SELECT count(*) FROM probe_v2") == 1
 
 
@@ -78,8 +81,8 @@ def test_upgrade_applies_only_the_missing_versions(
         assert migrations.migrate(engine) == 0
         assert migrations.migrate(engine) == schema.SCHEMA_VERSION  # nothing to do
         monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, _v2_not_idempotent])
-        assert migrations.migrate(engine) == 1
-        assert migrations.migrate(engine) == 2
+        assert migrations.migrate(engine) == NEWEST
+        assert migrations.migrate(engine) == NEWEST + 1
     finally:
         engine.dispose()
     assert db_backend.scalar("SELECT count(*) FROM probe_v2") == 1
@@ -124,3 +127,70 @@ def test_a_stuck_migration_elsewhere_times_out_clearly(server_backend: Backend, 
         holder.close()
         holder_engine.dispose()
         engine.dispose()
+
+
+# ------------------------------------------------------------------ frozen migrations
+
+
+def _shape(engine: Engine) -> dict[str, object]:
+    """Tables, columns (type, nullability), primary keys and indexes, as the database reports them."""
+    from sqlalchemy import inspect
+
+    insp = inspect(engine)
+    shape: dict[str, object] = {}
+    for table in sorted(insp.get_table_names()):
+        shape[table] = {
+            "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(table)],
+            "pk": insp.get_pk_constraint(table)["constrained_columns"],
+            "indexes": sorted((tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(table)),
+        }
+    return shape
+
+
+def _engine(backend: Backend, tmp_path: Path) -> Engine:
+    target = target_of(backend, tmp_path)
+    ensure_database(target)
+    return make_engine(target)
+
+
+def test_a_version_1_database_migrates_to_the_same_schema_as_a_fresh_one(
+    db_backend: Backend, tmp_path: Path
+) -> None:
+    """Each version's DDL is frozen: a database created at version 1 (with data in it), then
+    upgraded, equals a fresh one, and both equal the live model the queries use."""
+    from sqlalchemy import MetaData
+
+    (tmp_path / "fresh").mkdir()
+    other = open_backend(db_backend.kind, tmp_path / "fresh")
+    old, fresh = _engine(db_backend, tmp_path), _engine(other, tmp_path / "fresh")
+    try:
+        assert migrations.migrate(old, target=1) == 0
+        with old.begin() as conn:
+            assert migrations.current_version(conn) == 1
+            assert not conn.dialect.has_table(conn, "job_leases")  # no later table leaked into v1
+            conn.execute(
+                schema.used_tokens.insert().values(token_id="t1", provisioner="p", expires_at=1, used_at=1)
+            )
+        assert migrations.migrate(old) == 1
+        assert migrations.migrate(fresh) == 0
+        assert _shape(old) == _shape(fresh)
+        with old.connect() as conn:
+            assert migrations.current_version(conn) == NEWEST
+            assert conn.execute(text("SELECT token_id FROM used_tokens")).scalar_one() in ("t1", b"t1")
+        model = MetaData()
+        schema_shape = _shape(fresh)
+        live_tables = set(schema.metadata.tables)
+        assert set(schema_shape) == live_tables, "schema.py and the migrations disagree on tables"
+        model.reflect(bind=fresh)
+        for name, table in schema.metadata.tables.items():
+            assert [c.name for c in table.columns] == [c.name for c in model.tables[name].columns], name
+            assert [c.name for c in table.primary_key] == [c.name for c in model.tables[name].primary_key], (
+                name
+            )
+            assert {tuple(c.name for c in i.columns) for i in table.indexes} == {
+                tuple(c.name for c in i.columns) for i in model.tables[name].indexes
+            }, name
+    finally:
+        old.dispose()
+        fresh.dispose()
+        other.close()

@@ -1,18 +1,24 @@
-"""SQLStore on every backend: the group-commit hot path, the per-operation fallback, uniqueness
-enforced by the database, reads, and recovery from dropped connections."""
+"""The store on every backend: the group-commit hot path, the per-operation fallback, uniqueness
+enforced by the database, reads, and recovery from dropped connections.
+
+Writes go through ``SQLStore.apply`` (a batch, as the writer thread hands it over); reads
+through the ``Store`` Protocol (``AsyncStore``), each on the test's own event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stepca.config import DBConfig
+from stepca.db.batch import AsyncStore
 from stepca.db.engine import ensure_database, make_engine, resolve_target
+from stepca.db.operations import IssueOp, RevokeOp, UseTokenOp
 from stepca.db.records import (
     AlreadyRevokedError,
     CertificateRecord,
@@ -20,20 +26,45 @@ from stepca.db.records import (
     TokenReusedError,
     UsedToken,
 )
-from stepca.db.sql import IssueOp, RevokeOp, SQLStore, UseTokenOp
+from stepca.db.sql import SQLStore
 from tests.db.backends import Backend, terminate_connections
 
 
-def open_store(backend: Backend, tmp_path: Path, **kwargs: float) -> SQLStore:
+class StoreUnderTest:
+    """A ``SQLStore`` (writes, internals) whose reads go through the ``Store`` Protocol
+    (``AsyncStore``), driven synchronously on a private event loop."""
+
+    def __init__(self, sql: SQLStore) -> None:
+        self.sql = sql
+        self.facade = AsyncStore(sql, readers=2)
+        self.loop = asyncio.new_event_loop()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("sql", "facade", "loop"):
+            raise AttributeError(name)
+        if hasattr(self.sql, name):
+            return getattr(self.sql, name)
+        method = getattr(self.facade, name)
+        return lambda *a, **k: self.loop.run_until_complete(method(*a, **k))
+
+    def patch(self, name: str, value: Any) -> None:
+        self.sql.__dict__[name] = value
+
+    def close(self) -> None:
+        self.facade.close()  # closes the SQLStore too
+        self.loop.close()
+
+
+def open_store(backend: Backend, tmp_path: Path, **kwargs: float) -> StoreUnderTest:
     target = resolve_target(DBConfig.model_validate(backend.db_block()), tmp_path / "unused.db")
     ensure_database(target)
-    store = SQLStore(make_engine(target), **kwargs)
+    store = StoreUnderTest(SQLStore(make_engine(target), **kwargs))
     store.migrate()
     return store
 
 
 @pytest.fixture
-def store(db_backend: Backend, tmp_path: Path) -> Iterator[SQLStore]:
+def store(db_backend: Backend, tmp_path: Path) -> Iterator[StoreUnderTest]:
     s = open_store(db_backend, tmp_path)
     yield s
     s.close()
@@ -55,7 +86,7 @@ def token(token_id: str | None = None) -> UsedToken:
     return UsedToken(token_id or os.urandom(16).hex(), "admin/kid", int(time.time()) + 300)
 
 
-def test_issue_batch_records_every_certificate(store: SQLStore) -> None:
+def test_issue_batch_records_every_certificate(store: StoreUnderTest) -> None:
     ops = [IssueOp(cert(), token()) for _ in range(40)]
     assert store.apply(ops) == [None] * 40
     assert store.count_certificates() == 40
@@ -65,7 +96,7 @@ def test_issue_batch_records_every_certificate(store: SQLStore) -> None:
         assert op.token is not None and store.token_used(op.token.token_id)
 
 
-def test_reused_tokens_are_reported_per_operation(store: SQLStore) -> None:
+def test_reused_tokens_are_reported_per_operation(store: StoreUnderTest) -> None:
     """The affected-row count spots the replay; the fallback says exactly which op reused."""
     used = token()
     assert store.apply([UseTokenOp(used)]) == [None]
@@ -81,7 +112,7 @@ def test_reused_tokens_are_reported_per_operation(store: SQLStore) -> None:
     assert store.count_certificates() == 2
 
 
-def test_serial_collision_fails_only_its_operation(store: SQLStore) -> None:
+def test_serial_collision_fails_only_its_operation(store: StoreUnderTest) -> None:
     taken = cert()
     assert store.apply([IssueOp(taken)]) == [None]
     ops = [IssueOp(cert(taken.serial), token()), IssueOp(cert(), token())]
@@ -94,7 +125,7 @@ def test_serial_collision_fails_only_its_operation(store: SQLStore) -> None:
     assert ops[0].token is not None and not store.token_used(ops[0].token.token_id)
 
 
-def test_keys_compare_byte_for_byte(store: SQLStore) -> None:
+def test_keys_compare_byte_for_byte(store: StoreUnderTest) -> None:
     """MySQL's default collation would make these the same key."""
     ids = ["token-ab", "TOKEN-AB", "token-ab ", "tökén-ab"]
     assert store.apply([UseTokenOp(token(i)) for i in ids]) == [None] * 4
@@ -102,7 +133,7 @@ def test_keys_compare_byte_for_byte(store: SQLStore) -> None:
     assert isinstance(store.apply([UseTokenOp(token("TOKEN-AB"))])[0], TokenReusedError)
 
 
-def test_revocations(store: SQLStore) -> None:
+def test_revocations(store: StoreUnderTest) -> None:
     c = cert()
     now = int(time.time())
     assert store.apply([IssueOp(c, token())]) == [None]
@@ -118,7 +149,7 @@ def test_revocations(store: SQLStore) -> None:
     assert [r.serial for r in store.list_revocations()] == [c.serial]
 
 
-def test_purge_used_tokens(store: SQLStore) -> None:
+def test_purge_used_tokens(store: StoreUnderTest) -> None:
     old = UsedToken("old", "p", 100)
     assert store.apply([UseTokenOp(old), UseTokenOp(token("fresh"))]) == [None, None]
     assert store.purge_used_tokens(int(time.time())) == 1
@@ -129,7 +160,7 @@ def test_purge_used_tokens(store: SQLStore) -> None:
 
 
 @pytest.fixture
-def server_store(server_backend: Backend, tmp_path: Path) -> Iterator[SQLStore]:
+def server_store(server_backend: Backend, tmp_path: Path) -> Iterator[StoreUnderTest]:
     s = open_store(server_backend, tmp_path)
     yield s
     s.close()
@@ -137,7 +168,7 @@ def server_store(server_backend: Backend, tmp_path: Path) -> Iterator[SQLStore]:
 
 @pytest.mark.parametrize("first", ["write", "read"])
 def test_recovers_when_the_server_drops_every_connection(
-    server_backend: Backend, server_store: SQLStore, first: str
+    server_backend: Backend, server_store: StoreUnderTest, first: str
 ) -> None:
     store, db_backend = server_store, server_backend
     assert store.apply([IssueOp(cert(), token()) for _ in range(3)]) == [None] * 3
@@ -151,47 +182,51 @@ def test_recovers_when_the_server_drops_every_connection(
         assert store.apply([IssueOp(cert(), token())]) == [None]
 
 
-def _lose_first_ack(store: SQLStore, transaction: Callable[[list[Any]], Any], calls: list[int]) -> Any:
-    """``transaction``, whose first run commits and then loses the connection."""
+def _lose_first_ack(store: StoreUnderTest, name: str, calls: list[int]) -> None:
+    """Make the store's transaction ``name`` commit on its first run and then lose the connection."""
     dbapi = store.engine.dialect.loaded_dbapi
+    transaction = getattr(store, name)
 
-    def run(ops: list[Any]) -> Any:
-        calls.append(len(ops))
-        result = transaction(ops)
+    def run(*args: Any) -> Any:
+        calls.append(len(args[-1]) if isinstance(args[-1], list) else 1)
+        result = transaction(*args)
         if len(calls) == 1:
             raise dbapi.OperationalError("server closed the connection unexpectedly")
         return result
 
-    return run
+    store.patch(name, run)
 
 
-def test_a_lost_commit_acknowledgement_is_not_applied_twice(server_store: SQLStore) -> None:
+def test_a_lost_commit_acknowledgement_is_not_applied_twice(server_store: StoreUnderTest) -> None:
     """The connection breaks after COMMIT reached the server: the retry reads the outcome back
     instead of applying the batch again (which would report its tokens as reused)."""
     store, calls = server_store, []
     ops = [IssueOp(cert(), token()), IssueOp(cert(), token())]
-    assert store._retrying(_lose_first_ack(store, store._issue_batch, calls), ops) == [None, None]
+    _lose_first_ack(store, "_driver_batch", calls)
+    assert store.apply(ops) == [None, None]
     assert calls == [2]  # found committed: not run again
     assert store.count_certificates() == 2
 
 
-def test_a_lost_commit_keeps_each_outcome(server_store: SQLStore) -> None:
+def test_a_lost_commit_keeps_each_outcome(server_store: StoreUnderTest) -> None:
     """A committed mixed batch: the replayed token stays refused, the others succeed."""
     store, calls = server_store, []
     used, revoked = token(), cert()
     assert store.apply([UseTokenOp(used), IssueOp(revoked)]) == [None, None]
     rev = RevocationRecord(serial=revoked.serial, reason_code=0, reason="", revoked_at=int(time.time()))
     ops = [IssueOp(cert(), used), IssueOp(cert(), token()), RevokeOp(rev, token())]
-    results = store._retrying(_lose_first_ack(store, store._apply_once, calls), ops)
-    assert calls == [3]
+    _lose_first_ack(store, "_locked_transaction", calls)
+    results = store.apply(ops)
+    assert calls == [1]  # one transaction for the three ops, found committed: not run again
     assert isinstance(results[0], TokenReusedError) and results[1:] == [None, None]
     assert store.get_certificate(ops[0].cert.serial) is None
     assert store.count_certificates() == 2
 
 
-def test_a_lost_token_use_is_refused_rather_than_accepted_twice(server_store: SQLStore) -> None:
+def test_a_lost_token_use_is_refused_rather_than_accepted_twice(server_store: StoreUnderTest) -> None:
     store, calls = server_store, []
-    results = store._retrying(_lose_first_ack(store, store._apply_once, calls), [UseTokenOp(token())])
+    _lose_first_ack(store, "_locked_transaction", calls)
+    results = store.apply([UseTokenOp(token())])
     assert calls == [1, 1]  # nothing proves the commit: run again, and the token is now used
     assert isinstance(results[0], TokenReusedError)
 
@@ -216,11 +251,8 @@ def test_an_unreachable_server_fails_after_the_reconnect_window(
     store.close()
 
 
-def test_purge_used_tokens_in_chunks(store: SQLStore) -> None:
+def test_purge_used_tokens_in_chunks(store: StoreUnderTest) -> None:
     """Expired token ids go, in chunks; live ones stay (so replays are still refused)."""
-    from stepca.db.records import UsedToken
-    from stepca.db.sql import UseTokenOp
-
     old = [UseTokenOp(UsedToken(f"old-{i}", "p", 1000)) for i in range(25)]
     live = [UseTokenOp(UsedToken(f"live-{i}", "p", 10**10)) for i in range(5)]
     assert store.apply(old + live) == [None] * 30

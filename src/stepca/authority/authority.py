@@ -22,6 +22,7 @@ from stepca.authority.x509_issuer import LeafRequest, X509Issuer
 from stepca.config import CAConfig
 from stepca.crypto.keys import PrivateKey
 from stepca.crypto.pem import der_to_pem, sha256_fingerprint
+from stepca.db.operations import IssueOp, RevokeOp, UseTokenOp
 from stepca.db.records import (
     AlreadyRevokedError,
     CertificateRecord,
@@ -29,13 +30,12 @@ from stepca.db.records import (
     TokenReusedError,
     UsedToken,
 )
-from stepca.db.sql import IssueOp, RevokeOp
 from stepca.errors import BadRequest, Forbidden, NotFound, NotImplementedByCA, StepError, Unauthorized
 from stepca.provisioner.base import ParsedToken, Provisioner, TokenContext
 from stepca.provisioner.registry import ProvisionerRegistry
 
 if TYPE_CHECKING:
-    from stepca.db.batch import AsyncStore
+    from stepca.db.store import Store
 
 log = logging.getLogger("stepca.authority")
 
@@ -76,7 +76,7 @@ class Authority:
         federated_roots: list[x509.Certificate],
         intermediate: x509.Certificate,
         intermediate_key: PrivateKey,
-        store: AsyncStore,
+        store: Store,
         start_time: float,
         ssh: Any = None,
     ) -> None:
@@ -189,12 +189,12 @@ class Authority:
         serial = serial_str(cert.serial_number)
         if not _issued_by(cert, self.issuer.cert):
             raise Unauthorized("the certificate was not issued by this certificate authority")
-        known = await self.store.read(self.store.store.get_certificate, serial)
+        known = await self.store.get_certificate(serial)
         if known is None:
             raise Unauthorized(
                 f"certificate with serial number {serial} is unknown to this certificate authority"
             )
-        if await self.store.read(self.store.store.get_revocation, serial) is not None:
+        if await self.store.get_revocation(serial) is not None:
             raise Unauthorized(f"certificate with serial number {serial} has been revoked")
         provisioner = self.provisioners.for_certificate(cert)
         if provisioner is None:
@@ -258,8 +258,6 @@ class Authority:
         tok = ParsedToken.parse(ott)
         cert = verify_renew_token(tok, self, self.token_context("renew"))
         provisioner = await self._check_renewable(cert, allow_expired=True)
-        from stepca.db.sql import UseTokenOp
-
         outcome = await self.store.apply(UseTokenOp(UsedToken(tok.token_id, provisioner.id, tok.expires_at)))
         if isinstance(outcome, TokenReusedError):
             raise Unauthorized("token already used")
@@ -304,7 +302,7 @@ class Authority:
             provisioner_id = p.id if p else ""
         else:
             raise Unauthorized("revoke requires a token or a client certificate")
-        record = await self.store.read(self.store.store.get_certificate, serial)
+        record = await self.store.get_certificate(serial)
         await self.record(
             RevokeOp(
                 RevocationRecord(

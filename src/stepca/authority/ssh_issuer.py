@@ -41,9 +41,8 @@ from stepca.crypto.sshcert import (
     key_blob,
     public_key_from_blob,
 )
+from stepca.db.operations import IssueOp, RevokeOp
 from stepca.db.records import CertificateRecord, RevocationRecord, UsedToken
-from stepca.db.sql import IssueOp, RevokeOp
-from stepca.db.ssh_hosts import ssh_certificate_blobs
 from stepca.errors import BadRequest, Forbidden, InternalError, NotImplementedByCA, Unauthorized
 from stepca.provisioner.base import ParsedToken, Provisioner, SSHPOPOptions, SSHSignOptions
 
@@ -337,7 +336,7 @@ class SSHAuthority:
             authorized = normalize_serial(opts.serial)
         if authorized != serial:
             raise Unauthorized("token subject does not match the serial number to revoke")
-        record = await ca.store.read(ca.store.store.get_certificate, serial, "ssh")
+        record = await ca.store.get_certificate(serial, "ssh")
         await ca.record(
             RevokeOp(
                 RevocationRecord(
@@ -367,7 +366,7 @@ class SSHAuthority:
     async def _check_renewable(self, ca: Authority, pop: SSHPOPOptions) -> None:
         self._check_issuer(pop.certificate)
         serial = str(pop.certificate.serial)
-        if await ca.store.read(ca.store.store.get_revocation, serial, "ssh") is not None:
+        if await ca.store.get_revocation(serial, "ssh") is not None:
             raise Unauthorized(f"certificate with serial number {serial} has been revoked")
 
     async def _reissue(self, ca: Authority, pop: SSHPOPOptions, key: PublicKey, origin: str) -> SSHIssued:
@@ -432,7 +431,7 @@ class SSHAuthority:
 
     async def host_principals(self, ca: Authority, *, valid_at: int | None) -> list[str]:
         """Principals of the host certificates issued (valid at ``valid_at`` when given)."""
-        blobs = await ca.store.read(lambda s: ssh_certificate_blobs(s, valid_at=valid_at), ca.store.store)
+        blobs = await ca.store.ssh_certificate_blobs(valid_at=valid_at)
         names: set[str] = set()
         for blob in blobs:
             try:

@@ -16,32 +16,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from stepca.db.sql import Operation, Outcome, SQLStore
+from stepca.db.operations import Operation, Outcome
+from stepca.db.queries import certificates, leases, revocations, tokens
+from stepca.db.records import CertificateRecord, Lease, RevocationRecord, StoreUnavailable
+from stepca.db.sql import SQLStore
 
 log = logging.getLogger("stepca.db")
 T = TypeVar("T")
 
 MAX_BATCH = 512
-#: optional extra wait before a batch leaves an idle store, in ms (STEPCA_GROUP_COMMIT_MS);
-#: 0 = the end of the current loop iteration
-GROUP_WINDOW = float(os.environ.get("STEPCA_GROUP_COMMIT_MS", "0")) / 1000
 _STOP = object()
+#: while the database takes no writes, the writer probes it this often (seconds)
+PROBE_INTERVAL = 1.0
 
 Pending = tuple[Operation, "asyncio.Future[Outcome]"]
 
 
 class AsyncStore:
-    """Used from one event loop (a worker's); the writer thread only sees whole batches."""
+    """The ``Store`` Protocol over a ``SQLStore``, used from one event loop (a worker's); the
+    writer thread only sees whole batches.
 
-    def __init__(self, store: SQLStore, *, readers: int = 4) -> None:
-        self.store = store
+    ``group_window`` (seconds) is an optional extra wait before a batch leaves an idle store;
+    0 (the default) means the end of the current loop iteration.
+    """
+
+    def __init__(self, store: SQLStore, *, readers: int = 4, group_window: float = 0.0) -> None:
+        self._sync = store
+        self._group_window = group_window
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="stepca-db-read")
         self._pending: list[Pending] = []
@@ -57,15 +65,65 @@ class AsyncStore:
         self._pending.append((op, fut))
         if not self._in_flight and not self._flush_scheduled:
             self._flush_scheduled = True
-            if GROUP_WINDOW > 0:
-                loop.call_later(GROUP_WINDOW, self._flush, loop)
+            if self._group_window > 0:
+                loop.call_later(self._group_window, self._flush, loop)
             else:
                 loop.call_soon(self._flush, loop)
         return await fut
 
-    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, fn, *args)
+
+    async def _read(self, query: Callable[..., T], *args: Any) -> T:
+        return await self._in_thread(self._sync.run_query, lambda conn: query(conn, *args))
+
+    async def _write_now(self, write: Callable[..., T], *args: Any) -> T:
+        return await self._in_thread(self._sync.write_now, lambda conn: write(conn, *args))
+
+    # ------------------------------------------------------------------ reads
+
+    async def get_certificate(self, serial: str, kind: str = "x509") -> CertificateRecord | None:
+        return await self._read(certificates.get, serial, kind)
+
+    async def count_certificates(self, kind: str = "x509") -> int:
+        return await self._read(certificates.count, kind)
+
+    async def ssh_certificate_blobs(self, *, valid_at: int | None = None) -> list[bytes]:
+        return await self._read(certificates.ssh_blobs, valid_at)
+
+    async def get_revocation(self, serial: str, kind: str = "x509") -> RevocationRecord | None:
+        return await self._read(revocations.get, serial, kind)
+
+    async def list_revocations(
+        self, kind: str = "x509", *, active_at: int | None = None
+    ) -> list[RevocationRecord]:
+        return await self._read(revocations.list_all, kind, active_at)
+
+    async def token_used(self, token_id: str) -> bool:
+        return await self._read(tokens.used, token_id)
+
+    # ------------------------------------------------------------------ writes beside the batches
+
+    async def purge_used_tokens(self, before: int, limit: int = 2000) -> int:
+        d = self._sync.dialect
+        return await self._in_thread(self._sync.write_now, lambda conn: tokens.purge(d, conn, before, limit))
+
+    async def acquire_lease(self, name: str, owner: str, ttl: float) -> Lease | None:
+        now_ms = int(time.time() * 1000)
+        return await self._in_thread(
+            self._sync.write_now,
+            lambda conn: leases.acquire(self._sync.dialect, conn, name, owner, now_ms, int(ttl * 1000)),
+        )
+
+    async def release_lease(self, name: str, owner: str) -> None:
+        await self._write_now(leases.release, name, owner)
+
+    async def get_lease(self, name: str) -> Lease | None:
+        return await self._read(leases.get, name)
+
+    def health(self) -> str | None:
+        return self._sync.failure
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         self._flush_scheduled = False
@@ -96,16 +154,25 @@ class AsyncStore:
 
     def _write_loop(self) -> None:
         while True:
-            item = self._queue.get()
+            if self._sync.failure is not None:
+                try:
+                    item = self._queue.get(timeout=PROBE_INTERVAL)
+                except queue.Empty:
+                    self._sync.probe()  # so /health recovers without waiting for a request
+                    continue
+            else:
+                item = self._queue.get()
             if item is _STOP:
                 return
             batch, loop = item
             try:
-                results: list[Any] = self.store.apply([op for op, _ in batch])
+                results: list[Any] = self._sync.apply([op for op, _ in batch])
                 error: BaseException | None = None
+            except StoreUnavailable as exc:
+                results, error = [], exc
             except Exception as exc:
                 log.error("database write failed: %s", exc)
-                results, error = [], exc
+                results, error = [], StoreUnavailable(f"the database cannot record writes: {exc}")
             with contextlib.suppress(RuntimeError):  # loop closed during shutdown
                 loop.call_soon_threadsafe(self._done, loop, batch, results, error)
 
@@ -113,4 +180,4 @@ class AsyncStore:
         self._queue.put(_STOP)
         self._writer.join(timeout=10)
         self._readers.shutdown(wait=True)
-        self.store.close()
+        self._sync.close()

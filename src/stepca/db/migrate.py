@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from sqlalchemy import Connection, Engine, select
 
 from stepca.db import schema
+from stepca.db.migrations import v1, v2
 
 log = logging.getLogger("stepca.db")
 
@@ -31,11 +32,8 @@ class MigrationError(RuntimeError):
     """The schema could not be brought to the version this stepca needs."""
 
 
-def _v1(conn: Connection) -> None:
-    schema.metadata.create_all(conn, checkfirst=True)
-
-
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+#: ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1`` (frozen modules, see ``stepca.db.migrations``)
+MIGRATIONS: list[Callable[[Connection], None]] = [v1.upgrade, v2.upgrade]
 assert len(MIGRATIONS) == schema.SCHEMA_VERSION, "add the migration and bump schema.SCHEMA_VERSION together"
 
 
@@ -97,9 +95,10 @@ def _upgrade(conn: Connection, migrations: list[Callable[[Connection], None]]) -
     return found
 
 
-def migrate(engine: Engine, *, timeout: float = LOCK_TIMEOUT) -> int:
-    """Bring the schema to ``len(MIGRATIONS)``; returns the version found before migrating."""
-    migrations = list(MIGRATIONS)
+def migrate(engine: Engine, *, timeout: float = LOCK_TIMEOUT, target: int | None = None) -> int:
+    """Bring the schema to ``len(MIGRATIONS)`` (or ``target``, for tests of old versions);
+    returns the version found before migrating."""
+    migrations = list(MIGRATIONS)[:target]
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")  # SQLite's write lock serializes migrators

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stepca.errors import ServiceUnavailable
+
 
 @dataclass(frozen=True, slots=True)
 class UsedToken:
@@ -37,9 +39,24 @@ class RevocationRecord:
     kind: str = "x509"
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A cluster-wide lease: the job ``name`` runs only on ``owner`` until ``expires_at``."""
+
+    name: str
+    owner: str
+    expires_at: float  # unix seconds
+    acquired_at: float  # when ``owner`` took it (unchanged by renewals)
+
+
 class TokenReusedError(Exception):
     """The token id was already used (enforced by the database's unique key)."""
 
 
 class AlreadyRevokedError(Exception):
     """The serial is already revoked."""
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """The database cannot record writes now (unreachable past the retry window, file removed or
+    replaced, disk full, any unexpected database error): nothing of the operation is stored."""

@@ -1,66 +1,25 @@
-"""The schema: one definition for sqlite, postgresql and mysql/mariadb.
+"""The live schema: the tables as the newest migration leaves them, for the queries to use.
 
-Portable types: times are BIGINT unix seconds; keys compare byte for byte everywhere (VARBINARY on
-MySQL, whose collations would make token ids ``aB`` and ``Ab``, or ``a`` and ``a ``, collide);
-large values are LargeBinary, which becomes LONGBLOB on MySQL. Every table is
-InnoDB/utf8mb4 on MySQL. Changes go through versioned migrations (``stepca.db.migrate``).
+The DDL that creates them is not here: each version's DDL is frozen in
+``stepca.db.migrations.vN`` and applied by ``stepca.db.migrate``. A test checks that a database
+migrated from version 1 and a fresh one both equal this model on every backend, so a change
+here without its migration (or the reverse) fails.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from sqlalchemy import BigInteger, Boolean, Column, Integer, MetaData, String, Table
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-)
-from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator, TypeEngine
+from stepca.db.types import TABLE_OPTIONS, Blob, Key
 
 metadata = MetaData()
-
-_MYSQL = ("mysql", "mariadb")
-_TABLE_OPTIONS: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
-
-Blob = LargeBinary().with_variant(mysql.LONGBLOB(), *_MYSQL)
-
-
-class Key(TypeDecorator[str]):
-    """A string key compared byte for byte on every dialect (serials, token ids).
-
-    MySQL/MariaDB store it as VARBINARY (room for ``length`` characters of UTF-8): their
-    collations fold case or ignore trailing spaces, even the ``_bin`` ones (PAD SPACE).
-    """
-
-    impl = String
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        length = getattr(self.impl, "length", None) or 255
-        if dialect.name in _MYSQL:
-            return dialect.type_descriptor(mysql.VARBINARY(4 * length))
-        return dialect.type_descriptor(String(length))
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        return value.encode() if isinstance(value, str) and dialect.name in _MYSQL else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
-        return value.decode() if isinstance(value, bytes | bytearray) else value
-
 
 schema_version = Table(
     "stepca_schema",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("version", Integer, nullable=False),
-    **_TABLE_OPTIONS,
+    **TABLE_OPTIONS,
 )
 
 used_tokens = Table(
@@ -70,7 +29,7 @@ used_tokens = Table(
     Column("provisioner", String(255), nullable=False),
     Column("expires_at", BigInteger, nullable=False, index=True),
     Column("used_at", BigInteger, nullable=False),
-    **_TABLE_OPTIONS,
+    **TABLE_OPTIONS,
 )
 
 certificates = Table(
@@ -85,7 +44,7 @@ certificates = Table(
     Column("origin", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("der", Blob, nullable=False),
-    **_TABLE_OPTIONS,
+    **TABLE_OPTIONS,
 )
 
 revocations = Table(
@@ -100,8 +59,19 @@ revocations = Table(
     Column("token_id", String(255), nullable=False),
     Column("mtls", Boolean, nullable=False),
     Column("not_after", BigInteger, nullable=False),
-    **_TABLE_OPTIONS,
+    **TABLE_OPTIONS,
+)
+
+# version 2: cluster-wide job leases (stepca.jobs)
+job_leases = Table(
+    "job_leases",
+    metadata,
+    Column("name", Key(64), primary_key=True),
+    Column("owner", String(255), nullable=False),
+    Column("expires_at_ms", BigInteger, nullable=False),
+    Column("acquired_at_ms", BigInteger, nullable=False),
+    **TABLE_OPTIONS,
 )
 
 #: the version the migrations in ``stepca.db.migrate.MIGRATIONS`` lead to
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2

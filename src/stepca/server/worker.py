@@ -111,7 +111,9 @@ def open_store(loaded: Loaded, workers: int = 1) -> tuple[AsyncStore, str | None
     readers = max(2, min(4, 64 // max(1, workers)))
     target = resolve_target(loaded.config.db, loaded.step_path / "db" / "stepca.db")
     engine = make_engine(target, pool_size=readers + 2)
-    return AsyncStore(SQLStore(engine), readers=readers), target.warning
+    # $STEPCA_GROUP_COMMIT_MS: an optional extra wait (ms) before a batch leaves an idle store
+    group_window = float(os.environ.get("STEPCA_GROUP_COMMIT_MS", "0") or 0) / 1000
+    return AsyncStore(SQLStore(engine), readers=readers, group_window=group_window), target.warning
 
 
 def build_authority(loaded: Loaded, store: AsyncStore, start_time: float) -> Authority:
@@ -218,7 +220,7 @@ class Worker:
             total = 0
             try:
                 while True:
-                    count = await self.store.read(self.store.store.purge_used_tokens, before)
+                    count = await self.store.purge_used_tokens(before)
                     total += count
                     if count < 2000:
                         break

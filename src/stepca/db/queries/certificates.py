@@ -1,0 +1,106 @@
+"""Issued certificates (X.509 DER and SSH wire blobs)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from stepca.db import schema
+from stepca.db.dialect import Dialect
+from stepca.db.operations import IssueOp, Outcome
+from stepca.db.queries import tokens
+from stepca.db.queries._registry import STORED, executor
+from stepca.db.records import CertificateRecord, TokenReusedError
+
+COLUMNS = (
+    "serial",
+    "kind",
+    "provisioner",
+    "subject",
+    "not_before",
+    "not_after",
+    "origin",
+    "created_at",
+    "der",
+)
+_insert = insert(schema.certificates)
+
+
+def row(c: CertificateRecord, now: int) -> tuple[Any, ...]:
+    return (
+        c.serial,
+        c.kind,
+        c.provisioner[:255],
+        c.subject[:1024],
+        c.not_before,
+        c.not_after,
+        c.origin,
+        now,
+        c.der,
+    )
+
+
+def get(conn: Connection, serial: str, kind: str) -> CertificateRecord | None:
+    t = schema.certificates
+    r = conn.execute(select(t).where(t.c.serial == serial, t.c.kind == kind)).first()
+    if r is None:
+        return None
+    return CertificateRecord(
+        serial=r.serial,
+        der=bytes(r.der),
+        provisioner=r.provisioner,
+        subject=r.subject,
+        not_before=r.not_before,
+        not_after=r.not_after,
+        kind=r.kind,
+        origin=r.origin,
+    )
+
+
+def count(conn: Connection, kind: str) -> int:
+    t = schema.certificates
+    return int(conn.execute(select(func.count()).select_from(t).where(t.c.kind == kind)).scalar_one())
+
+
+def ssh_blobs(conn: Connection, valid_at: int | None) -> list[bytes]:
+    """The stored SSH certificates; with ``valid_at``, those not expired then and not revoked."""
+    t = schema.certificates
+    stmt = select(t.c.der).where(t.c.kind == "ssh")
+    if valid_at is not None:
+        r = schema.revocations
+        revoked = select(r.c.serial).where(r.c.kind == "ssh")
+        stmt = stmt.where(t.c.not_after >= valid_at, t.c.serial.not_in(revoked))
+    return [bytes(r.der) for r in conn.execute(stmt)]
+
+
+def _stored(conn: Connection, op: IssueOp) -> object:
+    cert = get(conn, op.cert.serial, op.cert.kind)
+    if cert is not None and cert.der == op.cert.der:
+        return STORED
+    return TokenReusedError(op.token.token_id if op.token else "")
+
+
+def _batch(d: Dialect, cursor: Any, ops: list[IssueOp]) -> list[Outcome] | None:
+    """The hot path: a batch of issuances as two ``executemany`` in the caller's transaction.
+
+    Token ids are inserted with "insert unless present"; when the affected-row count shows a
+    replayed token, None tells the caller to roll back and run the operations one by one, which
+    reports exactly which token was reused."""
+    now = int(time.time())
+    toks = [tokens.row(op.token, now) for op in ops if op.token is not None]
+    if toks:
+        cursor.executemany(d.driver_insert("used_tokens", tokens.COLUMNS, ignore=True), toks)
+        if cursor.rowcount != len(toks):
+            return None
+    cursor.executemany(d.driver_insert("certificates", COLUMNS), [row(op.cert, now) for op in ops])
+    return [None] * len(ops)
+
+
+@executor(IssueOp, stored=_stored, batch=_batch)
+def issue(d: Dialect, conn: Connection, op: IssueOp) -> Outcome:
+    if op.token is not None and not tokens.insert(d, conn, op.token):
+        return TokenReusedError(op.token.token_id)
+    conn.execute(_insert, dict(zip(COLUMNS, row(op.cert, int(time.time())), strict=True)))
+    return None

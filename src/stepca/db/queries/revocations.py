@@ -1,0 +1,74 @@
+"""Revocations of X.509 and SSH certificates (the serial's unique key: revoked once)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from stepca.db import schema
+from stepca.db.dialect import Dialect
+from stepca.db.operations import Outcome, RevokeOp
+from stepca.db.queries import tokens
+from stepca.db.queries._registry import STORED, executor
+from stepca.db.records import AlreadyRevokedError, RevocationRecord, TokenReusedError
+
+
+def _row(r: RevocationRecord) -> dict[str, Any]:
+    return {
+        "serial": r.serial,
+        "kind": r.kind,
+        "reason_code": r.reason_code,
+        "reason": r.reason[:1024],
+        "revoked_at": r.revoked_at,
+        "provisioner": r.provisioner[:255],
+        "token_id": r.token_id[:255],
+        "mtls": r.mtls,
+        "not_after": r.not_after,
+    }
+
+
+def _record(row: Any) -> RevocationRecord:
+    return RevocationRecord(
+        serial=row.serial,
+        reason_code=row.reason_code,
+        reason=row.reason,
+        revoked_at=row.revoked_at,
+        provisioner=row.provisioner,
+        token_id=row.token_id,
+        mtls=bool(row.mtls),
+        not_after=row.not_after,
+        kind=row.kind,
+    )
+
+
+def get(conn: Connection, serial: str, kind: str) -> RevocationRecord | None:
+    t = schema.revocations
+    row = conn.execute(select(t).where(t.c.serial == serial, t.c.kind == kind)).first()
+    return None if row is None else _record(row)
+
+
+def list_all(conn: Connection, kind: str, active_at: int | None) -> list[RevocationRecord]:
+    t = schema.revocations
+    stmt = select(t).where(t.c.kind == kind)
+    if active_at is not None:
+        stmt = stmt.where(t.c.not_after >= active_at)
+    return [_record(r) for r in conn.execute(stmt.order_by(t.c.revoked_at))]
+
+
+def _stored(conn: Connection, op: RevokeOp) -> object:
+    rev = get(conn, op.revocation.serial, op.revocation.kind)
+    if rev is None:
+        return TokenReusedError(op.token.token_id if op.token else "")
+    if (rev.revoked_at, rev.token_id) == (op.revocation.revoked_at, op.revocation.token_id[:255]):
+        return STORED
+    return AlreadyRevokedError(op.revocation.serial)
+
+
+@executor(RevokeOp, stored=_stored)
+def revoke(d: Dialect, conn: Connection, op: RevokeOp) -> Outcome:
+    if op.token is not None and not tokens.insert(d, conn, op.token):
+        return TokenReusedError(op.token.token_id)
+    if conn.execute(d.insert_ignore(schema.revocations), _row(op.revocation)).rowcount != 1:
+        return AlreadyRevokedError(op.revocation.serial)
+    return None

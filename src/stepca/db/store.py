@@ -1,0 +1,76 @@
+"""The one interface the CA core uses for persistence.
+
+The authority, the SSH authority and the background jobs see only this Protocol: typed reads,
+one ``apply`` for durable writes, and the lease primitives for cluster-wide jobs. The SQL
+implementation (``stepca.db.batch.AsyncStore`` over ``stepca.db.sql.SQLStore``) is one way to
+provide it; tests of the core run it on a real SQLite file.
+
+Writes are *operations* (``stepca.db.operations``): plain frozen values describing what must be
+recorded atomically. ``apply`` returns ``None`` or the *expected* error that kept the operation
+out (``TokenReusedError``, ``AlreadyRevokedError``, ...), so one refused operation in a
+group-commit batch never fails the others. Unexpected database failures raise
+``StoreUnavailable``: the caller answers 503 and nothing is claimed to be stored.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from stepca.db.operations import Operation, Outcome
+from stepca.db.records import CertificateRecord, Lease, RevocationRecord
+
+
+class Store(Protocol):
+    """Persistence as the CA core needs it (async; implementations never block the event loop)."""
+
+    async def apply(self, op: Operation) -> Outcome:
+        """Record ``op`` durably (committed before this returns); None or the expected error."""
+        ...
+
+    # ---------------------------------------------------------------- certificates
+
+    async def get_certificate(self, serial: str, kind: str = "x509") -> CertificateRecord | None: ...
+
+    async def count_certificates(self, kind: str = "x509") -> int: ...
+
+    async def ssh_certificate_blobs(self, *, valid_at: int | None = None) -> list[bytes]:
+        """Stored SSH certificates (wire blobs); with ``valid_at``, the unexpired, unrevoked ones."""
+        ...
+
+    # ---------------------------------------------------------------- revocations
+
+    async def get_revocation(self, serial: str, kind: str = "x509") -> RevocationRecord | None: ...
+
+    async def list_revocations(
+        self, kind: str = "x509", *, active_at: int | None = None
+    ) -> list[RevocationRecord]: ...
+
+    # ---------------------------------------------------------------- one-time tokens
+
+    async def token_used(self, token_id: str) -> bool: ...
+
+    async def purge_used_tokens(self, before: int, limit: int = 2000) -> int:
+        """Forget up to ``limit`` used token ids whose tokens expired before ``before``."""
+        ...
+
+    # ---------------------------------------------------------------- cluster leases
+
+    async def acquire_lease(self, name: str, owner: str, ttl: float) -> Lease | None:
+        """Take or renew the lease ``name`` for ``owner`` for ``ttl`` seconds; None when another
+        owner holds an unexpired lease."""
+        ...
+
+    async def release_lease(self, name: str, owner: str) -> None: ...
+
+    async def get_lease(self, name: str) -> Lease | None: ...
+
+    # ---------------------------------------------------------------- health
+
+    def health(self) -> str | None:
+        """None when writes are being recorded; otherwise why not (for /health and 503s)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+__all__ = ["Store"]
