@@ -99,8 +99,11 @@ def _instance_tree(base: PKI, root: Path, name: str) -> PKI:
 
 
 @contextmanager
-def cluster(backend: Backend, root: Path, *, instances: int = 3, workers: int = 1) -> Iterator[Cluster]:
-    """N instances on one database, all started at the same moment (they race to migrate)."""
+def cluster(
+    backend: Backend, root: Path, *, instances: int = 3, workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[Cluster]:
+    """N instances on one database, all started at the same moment (they race to migrate);
+    ``env`` is added to each instance's environment."""
     (root / "pki").mkdir()
     base = make_pki(root / "pki")
     backend.apply(base)
@@ -113,7 +116,7 @@ def cluster(backend: Backend, root: Path, *, instances: int = 3, workers: int = 
     c.csr_pem = build_csr("svc.example.com", ["svc.example.com"], generate_private_key()).decode()
     try:
         for m in members:
-            m.ca = start_ca(m.pki, workers=workers, wait=False)
+            m.ca = start_ca(m.pki, workers=workers, wait=False, env={**m.pki.env, **(env or {})})
         for m in members:
             assert m.ca is not None
             wait_ready(m.ca, timeout=60)

@@ -118,6 +118,7 @@ class Supervisor:
                     worker_index=slot.index,
                     workers=self.workers,
                     status_fd=self._status_w,
+                    **WorkerOptions.tuning_from_environment(),
                 ),
                 self.sock,
                 self.loaded,

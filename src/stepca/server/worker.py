@@ -22,6 +22,7 @@ from aiohttp import web
 from stepca.api.routes import build_app
 from stepca.authority.authority import Authority
 from stepca.db.batch import AsyncStore
+from stepca.jobs import DEFAULT_LEASE_TIME, Job, Scheduler, Scope
 from stepca.server.loader import Loaded, LoadError, Secrets, load
 from stepca.server.logs import ServerLog
 from stepca.server.tls import (
@@ -38,9 +39,10 @@ from stepca.server.tls import (
 CERT_CHECK_INTERVAL = min(60.0, SERVER_CERT_LIFETIME.total_seconds() / 10)
 SHUTDOWN_GRACE = 10.0
 #: used token ids are forgotten this long after their token's expiry (tokens are refused 1
-#: minute after it), checked every TOKEN_PURGE_INTERVAL seconds by worker 0
+#: minute after it), checked every ``token_purge_interval`` seconds by one worker of the cluster
 TOKEN_PURGE_GRACE = 600
-TOKEN_PURGE_INTERVAL = float(os.environ.get("STEPCA_TOKEN_PURGE_INTERVAL", "600"))  # seconds
+TOKEN_PURGE_INTERVAL = 600.0
+LOG_FLUSH_INTERVAL = 0.2
 
 
 @dataclass
@@ -53,6 +55,19 @@ class WorkerOptions:
     workers: int = 1
     #: pipe to the supervisor: "ready:<pid>" once serving, "reloaded:<pid>" after each SIGHUP
     status_fd: int | None = None
+    #: seconds between purges of used token ids ($STEPCA_TOKEN_PURGE_INTERVAL)
+    token_purge_interval: float = TOKEN_PURGE_INTERVAL
+    #: lease time of cluster-wide jobs ($STEPCA_JOB_LEASE_SECONDS)
+    job_lease_time: float = DEFAULT_LEASE_TIME
+
+    @staticmethod
+    def tuning_from_environment() -> dict[str, float]:
+        """Operator knobs read once where the server configures itself (see docs/operating.md)."""
+        env = os.environ
+        return {
+            "token_purge_interval": float(env.get("STEPCA_TOKEN_PURGE_INTERVAL") or TOKEN_PURGE_INTERVAL),
+            "job_lease_time": float(env.get("STEPCA_JOB_LEASE_SECONDS") or DEFAULT_LEASE_TIME),
+        }
 
 
 class Runtime:
@@ -152,6 +167,12 @@ class Worker:
         self.ssl_ctx = self._new_context(loaded)
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
+        self.jobs = Scheduler(store=self.store, lease_time=opts.job_lease_time)
+        self.jobs.add(Job("flush-log", LOG_FLUSH_INTERVAL, self._flush_logs))
+        self.jobs.add(Job("renew-server-certificate", CERT_CHECK_INTERVAL, self._renew_server_cert))
+        self.jobs.add(
+            Job("purge-used-tokens", opts.token_purge_interval, self._purge_used_tokens, scope=Scope.CLUSTER)
+        )
 
     def _new_context(self, loaded: Loaded) -> ssl.SSLContext:
         ctx = build_server_context(loaded.config.tls, _trusted(self.runtime.current))
@@ -186,12 +207,9 @@ class Worker:
         # is delivered now, to the handler above, instead of killing the process
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
         self._status("ready")
-        tasks = [loop.create_task(self._flush_logs()), loop.create_task(self._renew_server_cert())]
-        if self.opts.worker_index == 0:
-            tasks.append(loop.create_task(self._purge_used_tokens()))
+        self.jobs.start()
         await self._stopping.wait()
-        for t in tasks:
-            t.cancel()
+        await self.jobs.stop()
         await runner.cleanup()
         self.log.flush()
         await loop.run_in_executor(None, self.store.close)
@@ -207,39 +225,33 @@ class Worker:
                 os.write(self.opts.status_fd, f"{kind}:{os.getpid()}\n".encode())
 
     async def _flush_logs(self) -> None:
-        while True:
-            await asyncio.sleep(0.2)
-            self.log.flush()
+        self.log.flush()
 
     async def _purge_used_tokens(self) -> None:
         """Forget used token ids well after their tokens expired, in small chunks (the table
         would otherwise grow by one row per certificate forever)."""
-        while True:
-            await asyncio.sleep(TOKEN_PURGE_INTERVAL)
-            before = int(time.time()) - TOKEN_PURGE_GRACE
-            total = 0
-            try:
-                while True:
-                    count = await self.store.purge_used_tokens(before)
-                    total += count
-                    if count < 2000:
-                        break
-                    await asyncio.sleep(0.05)  # let writers in between chunks
-            except Exception as exc:
-                self.log.warning("could not purge used tokens", error=str(exc))
-                continue
-            if total:
-                self.log.info("purged used tokens", count=total)
+        before = int(time.time()) - TOKEN_PURGE_GRACE
+        total = 0
+        try:
+            while True:
+                count = await self.store.purge_used_tokens(before)
+                total += count
+                if count < 2000:
+                    break
+                await asyncio.sleep(0.05)  # let writers in between chunks
+        except Exception as exc:
+            self.log.warning("could not purge used tokens", error=str(exc))
+            return
+        if total:
+            self.log.info("purged used tokens", count=total)
 
     async def _renew_server_cert(self) -> None:
-        while True:
-            await asyncio.sleep(CERT_CHECK_INTERVAL)
-            if needs_renewal(*self.cert_window):
-                try:
-                    self._install_server_cert(self.ssl_ctx, self.runtime.current, self.loaded)
-                    self.log.info("renewed the server certificate")
-                except Exception as exc:
-                    self.log.error("server certificate renewal failed", error=str(exc))
+        if needs_renewal(*self.cert_window):
+            try:
+                self._install_server_cert(self.ssl_ctx, self.runtime.current, self.loaded)
+                self.log.info("renewed the server certificate")
+            except Exception as exc:
+                self.log.error("server certificate renewal failed", error=str(exc))
 
     async def reload(self) -> None:
         """Re-read ca.json from the same path; on any error keep serving the old configuration."""
