@@ -329,6 +329,8 @@ class Worker:
         started = time.perf_counter()
         timeout = self.opts.limits.body_timeout
         try:
+            if request.content_length is not None and request.content_length > MAX_BODY:
+                raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
             async with asyncio.timeout(timeout):
                 await request.read()
         except TimeoutError:
