@@ -189,6 +189,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._grace = SHUTDOWN_GRACE
+        self._orphan = False
         self._handshaking = 0
         self._connecting: set[asyncio.Task[None]] = set()
 
@@ -268,8 +269,9 @@ class Worker:
     def _orphaned(self) -> None:
         """The supervisor is gone: stop accepting, give in-flight requests a short grace, exit.
         A watchdog ends the process at ORPHAN_DEADLINE whatever is still running."""
-        if self._grace == ORPHAN_GRACE:
+        if self._orphan:
             return
+        self._orphan = True
         self._grace = ORPHAN_GRACE
         self.log.warning("the supervisor is gone: this worker exits", worker=self.opts.worker_index)
 
