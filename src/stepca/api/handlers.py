@@ -11,6 +11,7 @@ from aiohttp import web
 
 from stepca.api.render import error_response, internal_error, issued_body, json_response
 from stepca.errors import BadRequest, PayloadTooLarge, StepError
+from stepca.redact import MESSAGE_LIMIT, clean
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -45,6 +46,8 @@ def endpoint(ref: AuthorityRef, fn: Handler) -> Callable[[web.Request], Awaitabl
         try:
             response = await fn(request, ref.current, fields)
         except StepError as exc:
+            # messages may quote input (a serial, a duration, a query value): never echo a secret
+            exc.detail = clean(exc.detail, MESSAGE_LIMIT)
             response = error_response(exc)
             fields["error"] = exc.log_detail or exc.detail
         except Exception as exc:

@@ -403,7 +403,7 @@ def normalize_serial(serial: str) -> str:
             return str(int(s.replace(":", ""), 16))
         return str(int(s, 10))
     except ValueError:
-        raise BadRequest(f"invalid serial number {serial!r}") from None
+        raise BadRequest("invalid serial number: expected decimal, 0x hex or colon-separated hex") from None
 
 
 def _cn(cert: x509.Certificate) -> str:

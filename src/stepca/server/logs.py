@@ -3,7 +3,9 @@
 Request lines carry time, level, request-id, remote-address, method, path, status, duration,
 provisioner, subject, serial, user-agent (json: always all of them, "" when unknown; text: the
 known ones). Never a key, a password or a whole token (only a jti): handlers only put names,
-serials and jtis in the fields, and error texts are scrubbed of anything shaped like a JWS/JWE.
+serials and jtis in the fields; every value a client chose (request-id, user-agent, method, path,
+subject, serial, error texts that quote input) goes through ``stepca.redact.clean``: printable,
+secret-shaped parts replaced with ``[redacted]``, cut to 128 characters (errors: 512).
 Lines are buffered and flushed several times a second, off the request path.
 """
 
@@ -21,14 +23,16 @@ from typing import IO, Any
 
 import orjson
 
+from stepca.redact import clean, redact
+
 FLUSH_INTERVAL = 0.2
-#: compact JWS (3 parts) or JWE (5 parts) starting with a base64url JSON header ("eyJ")
-_COMPACT_JOSE = re.compile(r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){2,4}")
+#: error texts may quote a whole (redacted) input: longer than a header, still bounded
+ERROR_LIMIT = 512
 
 
 def scrub(text: str) -> str:
-    """``text`` with every token-shaped substring replaced (error messages may quote input)."""
-    return _COMPACT_JOSE.sub("[token redacted]", text) if "eyJ" in text else text
+    """``text`` with every secret-shaped substring replaced (error messages may quote input)."""
+    return redact(text)
 
 
 _last_second = -1
@@ -106,7 +110,9 @@ class ServerLog:
     def request(self, request: Any, status: int, started: float, fields: dict[str, Any]) -> None:
         headers = request.headers
         request_id = headers.get("X-Request-Id") or headers.get("X-Smallstep-Id")
-        if not request_id:
+        if request_id:
+            request_id = clean(request_id)
+        else:
             self._counter += 1
             request_id = f"{self._id_prefix}{self._counter:x}"
         version = request.version
@@ -115,30 +121,33 @@ class ServerLog:
             "level": "info" if status < 400 else ("warning" if status < 500 else "error"),
             "request-id": request_id,
             "remote-address": request.remote,
-            "method": request.method,
-            "path": request.path,
+            "method": clean(request.method),
+            "path": clean(request.path),
             "protocol": f"HTTP/{version.major}.{version.minor}",
             "status": status,
             "duration": round(time.perf_counter() - started, 6),
             "provisioner": "",
             "subject": "",
             "serial": "",
-            "user-agent": headers.get("User-Agent", ""),
+            "user-agent": clean(headers.get("User-Agent", "")),
         }
         if fields:
             record.update(fields)
             serial = fields.get("serial")
-            if serial is not None and type(serial) is not str:
-                record["serial"] = str(serial)  # 128-bit serials: a decimal string, as step logs them
+            if serial is not None:
+                record["serial"] = clean(serial)  # 128-bit serials: a decimal string, as step logs them
+            subject = fields.get("subject")
+            if subject:
+                record["subject"] = clean(subject)  # the CSR's common name: the client's choice
             error = fields.get("error")
             if error is not None:
-                record["error"] = scrub(str(error))
+                record["error"] = clean(error, ERROR_LIMIT)
         self._emit(record)
 
     def exception(self, request: Any, exc: BaseException) -> None:
         self.error(
             "internal error",
-            path=getattr(request, "path", ""),
+            path=clean(getattr(request, "path", "")),
             error=f"{exc.__class__.__name__}: {exc}",
             trace="".join(traceback.format_exception(exc)).replace("\n", " | "),
         )

@@ -9,8 +9,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from stepca.server.worker import ServerLimits
 
 HELP = """Run the certificate authority described by CONFIG (its ca.json).
 
@@ -33,6 +37,7 @@ Signals:
             line and the previous configuration keeps serving.
   SIGTERM   stop accepting, finish in-flight requests (up to 10 s), exit.
   SIGINT    the same as SIGTERM.
+  SIGKILL   of the main process: its workers exit within a second (nothing is left serving).
 
 \b
 CONFIG fields used here: address, dnsNames, root, crt, key, password, db, logger.format
@@ -75,6 +80,21 @@ Exit status: 0 after SIGTERM/SIGINT, 1 when the configuration cannot be loaded o
     help="Worker processes serving requests (default: one per CPU core, or $STEPCA_WORKERS).",
 )
 @click.option(
+    "--body-timeout",
+    default="30s",
+    show_default=True,
+    metavar="DURATION",
+    help="Time to receive a request body once its headers arrived (a Go duration, e.g. 30s); "
+    "then 408 and the connection is closed.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(1, 1_000_000),
+    default=1024,
+    show_default=True,
+    help="Open connections per worker; past it a worker stops accepting until one closes.",
+)
+@click.option(
     "--pidfile",
     type=click.Path(dir_okay=False),
     help="Write the PID of the main process (the one to send SIGHUP to) to this file.",
@@ -86,12 +106,15 @@ def cli(
     ssh_host_password_file: str | None,
     ssh_user_password_file: str | None,
     workers: int | None,
+    body_timeout: str,
+    max_connections: int,
     pidfile: str | None,
 ) -> None:
     from stepca.errors import ConfigError
     from stepca.server.loader import LoadError, Secrets, load, needs_password
     from stepca.server.logs import ServerLog, go_log_line
 
+    limits = _limits(body_timeout, max_connections)
     config_path = Path(config).expanduser()
     secrets = Secrets(
         password_file=password_file,
@@ -140,6 +163,7 @@ def cli(
         log=log,
         start_time=start_time,
         early_signals=_EARLY_SIGNALS,
+        limits=limits,
     )
     try:
         with _pidfile(pidfile):
@@ -150,6 +174,22 @@ def cli(
         )
         sys.exit(1)
     sys.exit(code)
+
+
+def _limits(body_timeout: str, max_connections: int) -> ServerLimits:
+    from stepca._durations import parse_duration
+    from stepca.server.worker import ServerLimits
+
+    try:
+        seconds = parse_duration(body_timeout).total_seconds()
+    except (ValueError, OverflowError):
+        seconds = -1.0
+    if not 0 < seconds <= 86400:
+        raise click.BadParameter(
+            f"{body_timeout!r} is not a duration between 1ms and 24h (e.g. 30s)",
+            param_hint="'--body-timeout'",
+        )
+    return ServerLimits(body_timeout=seconds, max_connections=max_connections)
 
 
 @contextlib.contextmanager

@@ -6,6 +6,9 @@ does not load, does not check, or changes the ``db`` block is refused here with 
 the workers keep serving the previous one. Otherwise SIGHUP is forwarded to every worker, and each
 swaps its configuration in place (no socket is closed, no worker restarted). systemd hears
 RELOADING=1 at the start and READY=1 once every worker is done (or after RELOAD_TIMEOUT).
+
+Workers die with the supervisor (``parent.py``): each gets a parent-death signal and watches the
+read end of a pipe whose only write end the supervisor holds.
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
-from stepca.server import sdnotify
+from stepca.server import parent, sdnotify
 from stepca.server.loader import Loaded, LoadError, Secrets, load
 from stepca.server.logs import ServerLog
-from stepca.server.worker import WorkerOptions, check_config, run_worker
+from stepca.server.worker import ServerLimits, WorkerOptions, check_config, run_worker
 
 READY_TIMEOUT = 60.0
 RELOAD_TIMEOUT = 60.0
@@ -68,6 +71,8 @@ class Supervisor:
     start_time: float = field(default_factory=time.time)
     #: SIGHUPs received before ``run`` (while main() was loading): reloaded once serving
     early_signals: list[int] = field(default_factory=list)
+    #: body timeout and connection cap, from the command line
+    limits: ServerLimits = field(default_factory=ServerLimits)
     sock: socket.socket = field(init=False)
 
     def __post_init__(self) -> None:
@@ -76,6 +81,10 @@ class Supervisor:
         self.address = self.loaded.config.address
         self._status_r, self._status_w = os.pipe()
         self._wake_r, self._wake_w = os.pipe()
+        #: the workers watch the read end; only this process holds the write end
+        self._alive_r, self._alive_w = os.pipe()
+        os.set_blocking(self._alive_r, False)
+        self._pid = os.getpid()
         os.set_blocking(self._wake_w, False)
         os.set_blocking(self._status_r, False)
         self._pending: list[int] = []
@@ -103,6 +112,11 @@ class Supervisor:
     def _child(self, slot: WorkerSlot) -> NoReturn:
         code = 0
         try:
+            # first: a supervisor that dies from here on takes this worker with it
+            parent.set_death_signal(signal.SIGTERM)
+            os.close(self._alive_w)
+            if parent.parent_gone(self._pid):  # it died before the line above
+                os._exit(0)
             signal.pthread_sigmask(signal.SIG_SETMASK, {signal.SIGHUP})
             for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
@@ -119,6 +133,9 @@ class Supervisor:
                     workers=self.workers,
                     status_fd=self._status_w,
                     **WorkerOptions.tuning_from_environment(),
+                    parent_pid=self._pid,
+                    parent_fd=self._alive_r,
+                    limits=self.limits,
                 ),
                 self.sock,
                 self.loaded,

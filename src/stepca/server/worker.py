@@ -11,18 +11,26 @@ import os
 import signal
 import socket
 import ssl
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from stepca.api.handlers import MAX_BODY
+from stepca.api.render import error_response
 from stepca.api.routes import build_app
 from stepca.authority.authority import Authority
 from stepca.db.batch import AsyncStore
+from stepca.errors import PayloadTooLarge, StepError
 from stepca.jobs import DEFAULT_LEASE_TIME, Job, Scheduler, Scope
+from stepca.redact import clean
+from stepca.server import parent
 from stepca.server.loader import Loaded, LoadError, Secrets, load
 from stepca.server.logs import ServerLog
 from stepca.server.tls import (
@@ -38,11 +46,37 @@ from stepca.server.tls import (
 #: how often a worker checks whether its server certificate reached 2/3 of its life
 CERT_CHECK_INTERVAL = min(60.0, SERVER_CERT_LIFETIME.total_seconds() / 10)
 SHUTDOWN_GRACE = 10.0
+#: once the supervisor is gone: in-flight requests get this long, and the process is gone
+#: ORPHAN_DEADLINE after noticing it whatever else is still running (issue 10: within 1 s)
+ORPHAN_GRACE = 0.3
+ORPHAN_DEADLINE = 0.8
+#: idle connections (and connections that never send a request) are closed after this
+KEEPALIVE_TIMEOUT = 75.0
+TLS_HANDSHAKE_TIMEOUT = 10.0
+#: a request whose body is unread after an error is drained this long before the close
+LINGERING_TIME = 1.0
 #: used token ids are forgotten this long after their token's expiry (tokens are refused 1
 #: minute after it), checked every ``token_purge_interval`` seconds by one worker of the cluster
 TOKEN_PURGE_GRACE = 600
 TOKEN_PURGE_INTERVAL = 600.0
 LOG_FLUSH_INTERVAL = 0.2
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """Bounds a slow or greedy client cannot stretch (``step-ca --body-timeout``,
+    ``--max-connections``)."""
+
+    #: seconds to receive a request body once its headers arrived (then 408 and close)
+    body_timeout: float = 30.0
+    #: open connections per worker; past it the worker stops accepting (the kernel queues them,
+    #: another worker may take them) until one closes
+    max_connections: int = 1024
+
+
+class BodyTimeout(StepError):
+    status = 408
+    prefix = "The request body was not received in time"
 
 
 @dataclass
@@ -68,6 +102,11 @@ class WorkerOptions:
             "token_purge_interval": float(env.get("STEPCA_TOKEN_PURGE_INTERVAL") or TOKEN_PURGE_INTERVAL),
             "job_lease_time": float(env.get("STEPCA_JOB_LEASE_SECONDS") or DEFAULT_LEASE_TIME),
         }
+
+    #: the supervisor: this worker exits when it is gone (see ``parent.py``)
+    parent_pid: int | None = None
+    parent_fd: int | None = None
+    limits: ServerLimits = field(default_factory=ServerLimits)
 
 
 class Runtime:
@@ -173,6 +212,10 @@ class Worker:
         self.jobs.add(
             Job("purge-used-tokens", opts.token_purge_interval, self._purge_used_tokens, scope=Scope.CLUSTER)
         )
+        self._grace = SHUTDOWN_GRACE
+        self._orphan = False
+        self._handshaking = 0
+        self._connecting: set[asyncio.Task[None]] = set()
 
     def _new_context(self, loaded: Loaded) -> ssl.SSLContext:
         ctx = build_server_context(loaded.config.tls, _trusted(self.runtime.current))
@@ -190,29 +233,150 @@ class Worker:
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._loop_exception)
         app = build_app(self.runtime)
-        runner = web.AppRunner(
-            app,
-            access_log=None,
-            handle_signals=False,
-            shutdown_timeout=SHUTDOWN_GRACE,
-            keepalive_timeout=75,
-        )
+        app.middlewares.append(self._bounded_body)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
         await runner.setup()
-        site = web.SockSite(runner, self.sock, ssl_context=self.ssl_ctx, shutdown_timeout=SHUTDOWN_GRACE)
-        await site.start()
+        server = runner.server
+        assert server is not None
+
+        def protocol() -> web.RequestHandler:
+            return _Protocol(
+                server,
+                loop=loop,
+                access_log=None,  # type: ignore[arg-type]  # aiohttp accepts None: no access log
+                keepalive_timeout=KEEPALIVE_TIMEOUT,
+                lingering_time=LINGERING_TIME,
+            )
+
+        accepting = loop.create_task(self._accept(protocol, server))
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
-        loop.add_signal_handler(signal.SIGTERM, self._stopping.set)
+        loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
         loop.add_signal_handler(signal.SIGINT, self._stopping.set)
+        if self.opts.parent_fd is not None:
+            loop.add_reader(self.opts.parent_fd, self._check_parent)
         # the supervisor forks us with SIGHUP blocked: a reload asked for while we were starting
         # is delivered now, to the handler above, instead of killing the process
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+        if self.opts.parent_pid is not None and parent.parent_gone(self.opts.parent_pid):
+            self._orphaned()
         self._status("ready")
         self.jobs.start()
         await self._stopping.wait()
+        # stop accepting first, and close this process's copy of the listening socket
+        accepting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await accepting
+        self.sock.close()
         await self.jobs.stop()
+        server.pre_shutdown()  # idle kept-alive connections close now
+        await server.shutdown(self._grace)  # in-flight requests finish (or fail) within the grace
         await runner.cleanup()
         self.log.flush()
         await loop.run_in_executor(None, self.store.close)
+
+    def _on_sigterm(self) -> None:
+        # SIGTERM is also the parent-death signal: tell the two apart by who our parent is
+        if self.opts.parent_pid is not None and parent.parent_gone(self.opts.parent_pid):
+            self._orphaned()
+        else:
+            self._stopping.set()
+
+    def _check_parent(self) -> None:
+        assert self.opts.parent_fd is not None
+        if parent.pipe_closed(self.opts.parent_fd):
+            asyncio.get_running_loop().remove_reader(self.opts.parent_fd)
+            self._orphaned()
+
+    def _orphaned(self) -> None:
+        """The supervisor is gone: stop accepting, give in-flight requests a short grace, exit.
+        A watchdog ends the process at ORPHAN_DEADLINE whatever is still running."""
+        if self._orphan:
+            return
+        self._orphan = True
+        self._grace = ORPHAN_GRACE
+        self.log.warning("the supervisor is gone: this worker exits", worker=self.opts.worker_index)
+
+        def watchdog() -> None:
+            time.sleep(ORPHAN_DEADLINE)
+            self.log.flush()
+            os._exit(1)
+
+        threading.Thread(target=watchdog, name="orphan-watchdog", daemon=True).start()
+        self._stopping.set()
+
+    async def _accept(self, protocol: Callable[[], web.RequestHandler], server: web.Server) -> None:
+        """Accept on the shared socket while this worker has fewer than ``max_connections``
+        open (or in their TLS handshake); past it, leave new ones in the kernel's queue."""
+        loop = asyncio.get_running_loop()
+        limit = self.opts.limits.max_connections
+        full = False
+        while True:
+            if len(server.connections) + self._handshaking >= limit:
+                if not full:
+                    full = True
+                    self.log.warning("connection limit reached: not accepting until one closes", limit=limit)
+                await asyncio.sleep(0.05)
+                continue
+            full = False
+            try:
+                conn, _ = await loop.sock_accept(self.sock)
+            except OSError as exc:  # EMFILE and the like: back off instead of spinning
+                self.log.warning("accept failed", error=str(exc))
+                await asyncio.sleep(0.1)
+                continue
+            self._handshaking += 1
+            task = loop.create_task(self._connect(protocol, conn))
+            self._connecting.add(task)  # a reference, so the task is not collected mid-handshake
+            task.add_done_callback(self._connecting.discard)
+
+    async def _connect(self, protocol: Callable[[], web.RequestHandler], conn: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.connect_accepted_socket(
+                protocol, conn, ssl=self.ssl_ctx, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT
+            )
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError):
+            conn.close()  # a failed handshake: nothing to log per connection
+        finally:
+            self._handshaking -= 1
+
+    @web.middleware
+    async def _bounded_body(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Read the whole body within ``body_timeout`` before any handler runs (a client that
+        stalls after its headers cannot hold the connection); a client that goes away
+        mid-upload is an info line, not a traceback."""
+        if not request.body_exists:
+            return await handler(request)
+        started = time.perf_counter()
+        timeout = self.opts.limits.body_timeout
+        try:
+            if request.content_length is not None and request.content_length > MAX_BODY:
+                raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
+            async with asyncio.timeout(timeout):
+                await request.read()
+        except TimeoutError:
+            response = error_response(BodyTimeout(f"no complete body after {timeout:g} s"))
+            response.force_close()
+            self.runtime.log_request(request, 408, started, {"error": "request body timed out"})
+            await response.prepare(request)
+            await response.write_eof()
+            request.protocol.force_close()  # now: not after draining what the client stalls on
+            return response
+        except web.HTTPRequestEntityTooLarge:
+            exc = PayloadTooLarge(f"the request body is larger than {MAX_BODY} bytes")
+            self.runtime.log_request(request, 413, started, {"error": exc.detail})
+            return error_response(exc)
+        except (ConnectionError, aiohttp_payload_errors()) as exc:
+            self.log.info(
+                "the client went away while sending its body",
+                path=clean(request.path),
+                remote_address=request.remote,
+                error=exc.__class__.__name__,
+            )
+            return web.Response(status=400)
+        return await handler(request)
 
     def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
@@ -338,6 +502,27 @@ def route_stdlib_logging(log: ServerLog) -> None:
     root.addHandler(_ServerLogHandler(log))
     if root.level > logging.WARNING or root.level == logging.NOTSET:
         root.setLevel(logging.WARNING)
+
+
+def aiohttp_payload_errors() -> type[Exception]:
+    """What aiohttp raises from ``request.read()`` when the body ends early."""
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    return HttpProcessingError
+
+
+class _Protocol(web.RequestHandler):
+    """aiohttp's protocol, but its own error responses (bad request line, bad header) never
+    quote what the client sent: they may hold a token."""
+
+    def handle_error(
+        self,
+        request: Any,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        return super().handle_error(request, status, exc, f"{status} {HTTPStatus(status).phrase}")
 
 
 def _trusted(authority: Authority) -> list[str]:
