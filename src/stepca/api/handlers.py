@@ -11,6 +11,19 @@ from aiohttp import web
 
 from stepca.api.render import error_response, internal_error, issued_body, json_response
 from stepca.errors import BadRequest, PayloadTooLarge, StepError
+from stepca.messages import (
+    ERROR_DECODING_JSON,
+    HealthResponse,
+    ProvisionerKeyResponse,
+    ProvisionersResponse,
+    RekeyRequest,
+    RevokeRequest,
+    RevokeResponse,
+    RootResponse,
+    RootsResponse,
+    SignRequest,
+    VersionResponse,
+)
 from stepca.redact import MESSAGE_LIMIT, clean
 
 if TYPE_CHECKING:
@@ -59,7 +72,8 @@ def endpoint(ref: AuthorityRef, fn: Handler) -> Callable[[web.Request], Awaitabl
     return handle
 
 
-async def read_json(request: web.Request) -> dict[str, Any]:
+async def read_json(request: web.Request) -> object:
+    """The decoded body (1 MiB cap); the message types' ``from_json`` check its shape."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise PayloadTooLarge(f"the request body is larger than {MAX_BODY} bytes")
     try:
@@ -67,12 +81,9 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(f"the request body is larger than {MAX_BODY} bytes") from None
     try:
-        data = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise BadRequest("error decoding json") from None
-    if not isinstance(data, dict):
-        raise BadRequest("error decoding json")
-    return data
+        raise BadRequest(ERROR_DECODING_JSON) from None
 
 
 def peer_certificate(request: web.Request) -> x509.Certificate | None:
@@ -86,34 +97,25 @@ def peer_certificate(request: web.Request) -> x509.Certificate | None:
     return x509.load_der_x509_certificate(der)
 
 
-def _str_field(data: dict[str, Any], name: str) -> str:
-    value = data.get(name, "")
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise BadRequest(f"{name} must be a string")
-    return value
-
-
 # ----------------------------------------------------------------------------------- read-only
 
 
 async def health(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
-    return json_response({"status": "ok"})
+    return json_response(HealthResponse())
 
 
 async def version(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
     from stepca import API_COMPAT_VERSION
 
-    return json_response({"version": API_COMPAT_VERSION})
+    return json_response(VersionResponse(API_COMPAT_VERSION))
 
 
 async def root(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
-    return json_response({"ca": ca.root(request.match_info["sha"])})
+    return json_response(RootResponse(ca.root(request.match_info["sha"])))
 
 
 async def roots(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
-    return json_response({"crts": ca.root_pems})
+    return json_response(RootsResponse(tuple(ca.root_pems)))
 
 
 async def roots_pem(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
@@ -121,7 +123,7 @@ async def roots_pem(request: web.Request, ca: Authority, fields: dict[str, Any])
 
 
 async def intermediates(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
-    return json_response({"crts": list(ca.chain_pems)})
+    return json_response(RootsResponse(tuple(ca.chain_pems)))
 
 
 async def intermediates_pem(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
@@ -129,7 +131,7 @@ async def intermediates_pem(request: web.Request, ca: Authority, fields: dict[st
 
 
 async def federation(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
-    return json_response({"crts": ca.federated_pems})
+    return json_response(RootsResponse(tuple(ca.federated_pems)))
 
 
 async def provisioners(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
@@ -142,20 +144,19 @@ async def provisioners(request: web.Request, ca: Authority, fields: dict[str, An
     if limit < 0:
         raise BadRequest("limit cannot be negative")
     items, next_cursor = ca.provisioners.page(cursor, limit)
-    return json_response({"provisioners": items, "nextCursor": next_cursor})
+    return json_response(ProvisionersResponse(tuple(items), next_cursor))
 
 
 async def encrypted_key(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
-    return json_response({"key": ca.encrypted_key(request.match_info["kid"])})
+    return json_response(ProvisionerKeyResponse(ca.encrypted_key(request.match_info["kid"])))
 
 
 # ----------------------------------------------------------------------------------- issuance
 
 
 async def sign(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
-    data = await read_json(request)
-    csr = data.get("csr")
-    issued = await ca.sign(csr, _str_field(data, "ott"), data.get("notBefore"), data.get("notAfter"))
+    req = SignRequest.from_json(await read_json(request))
+    issued = await ca.sign(req.csr, req.ott, req.not_before, req.not_after)
     _log_issued(fields, issued)
     return json_response(issued_body(issued, ca.tls_options), status=201)
 
@@ -174,37 +175,28 @@ async def renew(request: web.Request, ca: Authority, fields: dict[str, Any]) -> 
 
 
 async def rekey(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
-    data = await read_json(request)
+    body = await read_json(request)
     cert = peer_certificate(request)
     if cert is None:
         raise BadRequest("missing client certificate")
-    issued = await ca.rekey(cert, data.get("csr"))
+    req = RekeyRequest.from_json(body)
+    issued = await ca.rekey(cert, req.csr)
     _log_issued(fields, issued)
     return json_response(issued_body(issued, ca.tls_options), status=201)
 
 
 async def revoke(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
-    data = await read_json(request)
-    serial = _str_field(data, "serial")
-    if not serial:
-        raise BadRequest("missing serial")
-    code = data.get("reasonCode", 0)
-    if code is None:
-        code = 0
-    if not isinstance(code, int) or isinstance(code, bool):
-        raise BadRequest("reasonCode must be an integer")
-    passive = data.get("passive", True)
-    ott = _str_field(data, "ott")
+    req = RevokeRequest.from_json(await read_json(request))
     await ca.revoke(
-        serial=serial,
-        ott=ott,
-        mtls_cert=None if ott else peer_certificate(request),
-        reason_code=code,
-        reason=_str_field(data, "reason"),
-        passive=bool(passive),
+        serial=req.serial,
+        ott=req.ott,
+        mtls_cert=None if req.ott else peer_certificate(request),
+        reason_code=int(req.reason_code),
+        reason=req.reason,
+        passive=req.passive,
     )
-    fields["serial"] = serial
-    return json_response({"status": "ok"})
+    fields["serial"] = req.serial
+    return json_response(RevokeResponse())
 
 
 def _log_issued(fields: dict[str, Any], issued: Issued) -> None:

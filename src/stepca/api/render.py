@@ -1,4 +1,5 @@
-"""Responses: JSON bodies as smallstep's, and the one place errors become ``{status, message}``."""
+"""Responses: wire messages (``stepca.messages``) as JSON, and the one place errors become
+``{status, message}``."""
 
 from __future__ import annotations
 
@@ -9,28 +10,22 @@ from aiohttp import web
 
 from stepca.authority.authority import Issued
 from stepca.errors import StepError
+from stepca.messages import ErrorResponse, Message, SignResponse
 
 _JSON = "application/json"
 
 
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type=_JSON)
+def json_response(message: Message, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(message.to_json()), status=status, content_type=_JSON)
 
 
 def error_response(exc: StepError) -> web.Response:
-    return json_response({"status": exc.status, "message": exc.message}, status=exc.status)
+    return json_response(ErrorResponse(exc.status, exc.message), status=exc.status)
 
 
 def internal_error() -> web.Response:
     return error_response(StepError())
 
 
-def issued_body(issued: Issued, tls_options: dict[str, Any] | None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "crt": issued.pem,
-        "ca": issued.chain_pems[0],
-        "certChain": [issued.pem, *issued.chain_pems],
-    }
-    if tls_options is not None:
-        body["tlsOptions"] = tls_options
-    return body
+def issued_body(issued: Issued, tls_options: dict[str, Any] | None) -> SignResponse:
+    return SignResponse.issued(issued.pem, issued.chain_pems, tls_options)

@@ -5,8 +5,6 @@ Keys and certificates travel as base64 of their OpenSSH wire blob.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +12,23 @@ from aiohttp import web
 
 from stepca.api.handlers import read_json
 from stepca.api.render import json_response
-from stepca.authority.authority import REASON_CODES
-from stepca.errors import BadRequest, NotFound, NotImplementedByCA
+from stepca.errors import NotFound, NotImplementedByCA
+from stepca.messages import (
+    RevokeResponse,
+    SSHCheckHostRequest,
+    SSHCheckHostResponse,
+    SSHConfigRequest,
+    SSHConfigResponse,
+    SSHHost,
+    SSHHostsResponse,
+    SSHKeysResponse,
+    SSHRekeyRequest,
+    SSHRenewRequest,
+    SSHRevokeRequest,
+    SSHSignRequest,
+    SSHSignResponse,
+    SSHTemplateOutput,
+)
 
 if TYPE_CHECKING:
     from stepca.api.handlers import Handler
@@ -30,107 +43,59 @@ def _ssh(ca: Authority) -> SSHAuthority:
     return ssh
 
 
-def _str(data: dict[str, Any], name: str) -> str:
-    value = data.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise BadRequest(f"{name} must be a string")
-    return value
-
-
-def _blob(data: dict[str, Any], name: str) -> bytes:
-    """A ``[]byte`` field: base64 (standard alphabet) of an OpenSSH wire blob."""
-    text = _str(data, name)
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise BadRequest(f"error decoding {name}: invalid base64") from None
-
-
-def _ott(data: dict[str, Any]) -> str:
-    ott = _str(data, "ott")
-    if not ott:
-        raise BadRequest("missing or empty ott")
-    return ott
-
-
 def _issued(fields: dict[str, Any], issued: SSHIssued, add_user: bool = False) -> web.Response:
     fields["serial"] = str(issued.serial)
     fields["provisioner"] = issued.provisioner.name
-    body = {"crt": base64.b64encode(issued.blob).decode()}
-    if add_user and issued.add_user_blob is not None:
-        body["addUserCrt"] = base64.b64encode(issued.add_user_blob).decode()
+    body = SSHSignResponse(issued.blob, issued.add_user_blob if add_user else None)
     return json_response(body, status=201)
 
 
 async def ssh_sign(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
-    from stepca.authority.ssh_issuer import SSHSignRequest
+    from stepca.authority import ssh_issuer
 
-    data = await read_json(request)
-    cert_type = _str(data, "certType")
-    if cert_type not in ("", "user", "host"):
-        raise BadRequest(f"unknown certType {cert_type}")
-    public_key = _blob(data, "publicKey")
-    if not public_key:
-        raise BadRequest("missing or empty publicKey")
-    ott = _ott(data)
-    principals = data.get("principals") or []
-    if not isinstance(principals, list) or not all(isinstance(p, str) for p in principals):
-        raise BadRequest("principals must be a list of strings")
-    if any(not p for p in principals):
-        raise BadRequest("principals cannot contain empty values")
-    add_user = _blob(data, "addUserPublicKey") if data.get("addUserPublicKey") else None
+    req = SSHSignRequest.from_json(await read_json(request))
     issued = await _ssh(ca).sign(
         ca,
-        SSHSignRequest(
-            public_key=public_key,
-            ott=ott,
-            cert_type=cert_type,
-            key_id=_str(data, "keyID"),
-            principals=tuple(principals),
-            valid_after=_str(data, "validAfter"),
-            valid_before=_str(data, "validBefore"),
-            add_user_public_key=add_user,
+        ssh_issuer.SSHSignRequest(
+            public_key=req.public_key,
+            ott=req.ott,
+            cert_type=req.cert_type,
+            key_id=req.key_id,
+            principals=req.principals,
+            valid_after=req.valid_after,
+            valid_before=req.valid_before,
+            add_user_public_key=req.add_user_public_key,
         ),
     )
     return _issued(fields, issued, add_user=True)
 
 
 async def ssh_renew(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
-    data = await read_json(request)
-    return _issued(fields, await _ssh(ca).renew(ca, _ott(data)))
+    req = SSHRenewRequest.from_json(await read_json(request))
+    return _issued(fields, await _ssh(ca).renew(ca, req.ott))
 
 
 async def ssh_rekey(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
-    data = await read_json(request)
-    ott = _ott(data)
-    public_key = _blob(data, "publicKey")
-    if not public_key:
-        raise BadRequest("missing or empty public key")
-    return _issued(fields, await _ssh(ca).rekey(ca, ott, public_key))
+    req = SSHRekeyRequest.from_json(await read_json(request))
+    return _issued(fields, await _ssh(ca).rekey(ca, req.ott, req.public_key))
 
 
 async def ssh_revoke(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
-    data = await read_json(request)
-    serial = _str(data, "serial")
-    if not serial:
-        raise BadRequest("missing serial")
-    code = data.get("reasonCode") or 0
-    if not isinstance(code, int) or isinstance(code, bool) or code not in REASON_CODES:
-        raise BadRequest("reasonCode out of bounds")
-    if data.get("passive") is not True:
+    req = SSHRevokeRequest.from_json(await read_json(request))
+    if not req.passive:
         raise NotImplementedByCA("non-passive revocation not implemented")
-    ott = _ott(data)
-    await _ssh(ca).revoke(ca, serial=serial, ott=ott, reason_code=code, reason=_str(data, "reason"))
-    fields["serial"] = serial
-    return json_response({"status": "ok"})
+    await _ssh(ca).revoke(
+        ca, serial=req.serial, ott=req.ott, reason_code=int(req.reason_code), reason=req.reason
+    )
+    fields["serial"] = req.serial
+    return json_response(RevokeResponse())
 
 
 def _keys_response(ca: Authority, *, federated: bool) -> web.Response:
     ssh: SSHAuthority | None = ca.ssh
-    body = ssh.keys_body(federated=federated) if ssh is not None else {}
-    if not body:
+    keys = (ssh.federation if federated else ssh.roots) if ssh is not None else {}
+    body = SSHKeysResponse(user_key=tuple(keys.get("user", ())), host_key=tuple(keys.get("host", ())))
+    if not body.user_key and not body.host_key:
         raise NotFound("no keys found")
     return json_response(body)
 
@@ -144,33 +109,22 @@ async def ssh_federation(request: web.Request, ca: Authority, fields: dict[str, 
 
 
 async def ssh_config(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
-    data = await read_json(request)
-    kind = _str(data, "type") or "user"
-    if kind not in ("user", "host"):
-        raise BadRequest(f"unsupported type {kind}")
-    user_data = data.get("data") or {}
-    if not isinstance(user_data, dict) or not all(isinstance(v, str) for v in user_data.values()):
-        raise BadRequest("data must be an object of strings")
-    outputs = _ssh(ca).config(kind, user_data)
-    key = "userTemplates" if kind == "user" else "hostTemplates"
-    return json_response({key: outputs} if outputs else {})
+    req = SSHConfigRequest.from_json(await read_json(request))
+    outputs = tuple(SSHTemplateOutput.from_json(o) for o in _ssh(ca).config(req.type, req.data))
+    if req.type == "user":
+        return json_response(SSHConfigResponse(user_templates=outputs))
+    return json_response(SSHConfigResponse(host_templates=outputs))
 
 
 async def ssh_check_host(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
-    data = await read_json(request)
-    kind = _str(data, "type")
-    if kind != "host":
-        raise BadRequest(f"unsupported type {kind}")
-    principal = _str(data, "principal")
-    if not principal:
-        raise BadRequest("missing or empty principal")
+    req = SSHCheckHostRequest.from_json(await read_json(request))
     hosts = await _ssh(ca).host_principals(ca, valid_at=None)
-    return json_response({"exists": principal in hosts})
+    return json_response(SSHCheckHostResponse(req.principal in hosts))
 
 
 async def ssh_hosts(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
     hosts = await _ssh(ca).host_principals(ca, valid_at=int(time.time()))
-    return json_response({"hosts": [{"hid": "", "host_tags": None, "hostname": h} for h in hosts]})
+    return json_response(SSHHostsResponse(tuple(SSHHost(h) for h in hosts)))
 
 
 ROUTES: list[tuple[str, str, Handler]] = [

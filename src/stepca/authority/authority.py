@@ -33,14 +33,12 @@ from stepca.db.records import (
 from stepca.errors import BadRequest, Forbidden, NotFound, NotImplementedByCA, StepError, Unauthorized
 from stepca.provisioner.base import ParsedToken, Provisioner, TokenContext
 from stepca.provisioner.registry import ProvisionerRegistry
+from stepca.reasons import check_reason_code
 
 if TYPE_CHECKING:
     from stepca.db.store import Store
 
 log = logging.getLogger("stepca.authority")
-
-#: RFC 5280 CRLReason codes step accepts for revocation
-REASON_CODES = {0, 1, 2, 3, 4, 5, 6, 8, 9, 10}
 
 ENDPOINTS = ("sign", "renew", "rekey", "revoke", "ssh/sign", "ssh/renew", "ssh/rekey", "ssh/revoke")
 
@@ -277,8 +275,7 @@ class Authority:
     ) -> None:
         if not passive:
             raise NotImplementedByCA("revoke: active revocation is not implemented; use passive revocation")
-        if reason_code not in REASON_CODES:
-            raise BadRequest(f"reasonCode {reason_code} is not a valid RFC 5280 CRLReason")
+        reason_code = int(check_reason_code(reason_code))
         serial = normalize_serial(serial)
         now = int(time.time())
         token: UsedToken | None = None

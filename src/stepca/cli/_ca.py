@@ -17,6 +17,7 @@ from stepca.cli._ui import choose, fail, ok, read_password
 if TYPE_CHECKING:
     from stepca.client.http import CAClient
     from stepca.crypto.keys import PrivateKey
+    from stepca.messages import SignResponse
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -195,12 +196,11 @@ def _load_token_key(path: str, password_file: str | None) -> PrivateKey:
     return load_private_key(data, None, name=path)
 
 
-def write_certificate(path: str, response: dict[str, Any]) -> None:
+def write_certificate(path: str, response: SignResponse) -> None:
     """The leaf then its chain, as step writes ``crt`` files."""
     from stepca._fs import atomic_write
 
-    chain = response.get("certChain") or [response["crt"], response.get("ca", "")]
-    atomic_write(path, "".join(c if c.endswith("\n") else c + "\n" for c in chain if c), 0o644)
+    atomic_write(path, "".join(c if c.endswith("\n") else c + "\n" for c in response.pems if c), 0o644)
 
 
 def write_key(path: str, key: PrivateKey, password: bytes | None = None) -> None:

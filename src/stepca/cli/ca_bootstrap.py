@@ -66,7 +66,7 @@ def health(ca_url: str | None, root: str | None) -> None:
     """Print the health of the CA: 'ok' when it answers."""
     ctx = resolve_ca(ca_url, root)
     with ctx.client() as client:
-        click.echo(client.health().get("status", ""))
+        click.echo(client.health().status)
 
 
 def _save_or_print(path: str | None, pems: list[str], force: bool, what: str) -> None:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,18 +22,8 @@ from stepca.cli._ca import (
 )
 from stepca.cli._ui import confirm_overwrite, fail, info
 
-REASON_NAMES = {
-    "unspecified": 0,
-    "keycompromise": 1,
-    "cacompromise": 2,
-    "affiliationchanged": 3,
-    "superseded": 4,
-    "cessationofoperation": 5,
-    "certificatehold": 6,
-    "removefromcrl": 8,
-    "privilegewithdrawn": 9,
-    "aacompromise": 10,
-}
+if TYPE_CHECKING:
+    from stepca.messages import SignResponse
 
 
 def _load_pair(
@@ -70,7 +60,7 @@ def _load_pair(
     return chain, key, password
 
 
-def _renew_once(ctx: CAContext, crt_file: str, key_file: str, password_file: str | None) -> dict[str, Any]:
+def _renew_once(ctx: CAContext, crt_file: str, key_file: str, password_file: str | None) -> SignResponse:
     from cryptography.hazmat.primitives import serialization
 
     from stepca.client.http import CAError
@@ -297,14 +287,13 @@ def rekey(
 
 
 def reason_code_from_flag(value: str | None) -> int:
-    if value is None or value == "":
-        return 0
-    if value.isdigit():
-        return int(value)
-    code = REASON_NAMES.get(value.replace("-", "").replace("_", "").lower())
-    if code is None:
-        fail(f"flag --reasonCode: unknown reason {value!r}")
-    return code
+    """``--reasonCode`` as a number or an RFC 5280 name (one table: ``stepca.reasons``)."""
+    from stepca.reasons import reason_from_flag
+
+    try:
+        return int(reason_from_flag(value))
+    except ValueError as exc:
+        fail(str(exc))
 
 
 @click.command("revoke")

@@ -198,7 +198,6 @@ def certificate(
     is written next to it (id.pub gives id-cert.pub). Without --principal, a host certificate is
     for KEY_ID and a user certificate for the local part of an email KEY_ID and the email itself.
     """
-    import base64
 
     from stepca.cli.ca_token import ssh_step_claim
     from stepca.crypto.keys import generate_private_key
@@ -245,32 +244,28 @@ def certificate(
             ctx, provisioner=provisioner, kid=kid, password_file=provisioner_password_file, key_file=token_key
         )
         token = signer.token(ctx, key_id, "ssh/sign", extra=claim)
-    body: dict[str, Any] = {
-        "publicKey": base64.b64encode(public_blob).decode(),
-        "ott": token,
-        "certType": cert_type,
-        "principals": request_principals,
-    }
-    if valid_after:
-        body["validAfter"] = valid_after
-    if valid_before:
-        body["validBefore"] = valid_before
     add_user_key = generate_private_key("EC", "P-256") if add_user else None
-    if add_user_key is not None:
-        body["addUserPublicKey"] = base64.b64encode(key_blob(add_user_key)).decode()
     with ctx.client() as client:
-        resp = client.ssh_sign(body)
+        resp = client.ssh_sign(
+            public_blob,
+            token,
+            cert_type=cert_type,
+            principals=request_principals,
+            valid_after=valid_after or "",
+            valid_before=valid_before or "",
+            add_user_public_key=key_blob(add_user_key) if add_user_key is not None else None,
+        )
     ok("CA", ctx.ca_url)
     if private_key is not None:
         _write_private_key(key_file, private_key, password)
         _write_line(pub_file, public_blob, key_id)
-    _write_line(crt_file, base64.b64decode(resp["crt"]), key_id)
+    _write_line(crt_file, resp.crt, key_id)
     if private_key is not None:
         ok("Private Key", key_file)
         ok("Public Key", pub_file)
     ok("Certificate", crt_file)
     if add_user_key is not None:
-        _write_add_user(base, add_user_key, resp.get("addUserCrt"), f"{request_principals[0]}-provisioner")
+        _write_add_user(base, add_user_key, resp.add_user_crt, f"{request_principals[0]}-provisioner")
 
 
 def _subject_key(key_file: str, sign_public_key: bool) -> tuple[bytes, PrivateKey | None]:
@@ -292,9 +287,8 @@ def _subject_key(key_file: str, sign_public_key: bool) -> tuple[bytes, PrivateKe
     return public_blob, None
 
 
-def _write_add_user(base: str, key: PrivateKey, certificate: str | None, key_id: str) -> None:
+def _write_add_user(base: str, key: PrivateKey, certificate: bytes | None, key_id: str) -> None:
     """The --add-user files: BASE-provisioner, its .pub and -cert.pub."""
-    import base64
 
     from stepca.crypto.sshcert import key_blob
 
@@ -302,7 +296,7 @@ def _write_add_user(base: str, key: PrivateKey, certificate: str | None, key_id:
         fail("the CA did not return a provisioner certificate: --add-user needs one user principal")
     _write_private_key(f"{base}-provisioner", key, None)
     _write_line(f"{base}-provisioner.pub", key_blob(key), key_id)
-    _write_line(f"{base}-provisioner-cert.pub", base64.b64decode(certificate), key_id)
+    _write_line(f"{base}-provisioner-cert.pub", certificate, key_id)
     ok("Provisioner Private Key", f"{base}-provisioner")
     ok("Provisioner Public Key", f"{base}-provisioner.pub")
     ok("Provisioner Certificate", f"{base}-provisioner-cert.pub")
@@ -416,7 +410,6 @@ def config(
     --set Key=<file>): the sshd_config lines TrustedUserCAKeys, HostCertificate and HostKey,
     and the user CA key file.
     """
-    import base64
     import platform
 
     from stepca._fs import step_path
@@ -437,10 +430,11 @@ def config(
                 fail("step certificates is not configured with SSH support")
             raise
         name = "hostKey" if host else "userKey"
-        if not keys.get(name):
+        blobs = keys.host_key if host else keys.user_key
+        if not blobs:
             fail(f"step certificates is not configured with an ssh.{name}")
-        for key in keys[name]:
-            click.echo(authorized_line(base64.b64decode(key)), nl=False)
+        for blob in blobs:
+            click.echo(authorized_line(blob), nl=False)
         return
     data = {
         "GOOS": platform.system().lower(),
@@ -453,19 +447,19 @@ def config(
             fail(f"flag --set: {item!r} is not KEY=VALUE")
         data[name] = value
     with ctx.client() as client:
-        resp = client.ssh_config({"type": "host" if host else "user", "data": data})
-    templates = resp.get("hostTemplates" if host else "userTemplates") or []
+        resp = client.ssh_config("host" if host else "user", data)
+    templates = resp.host_templates if host else resp.user_templates
     if not templates:
         click.echo("No configuration changes were found.")
         return
     for t in templates:
-        path = _step_abs(str(t.get("path", "")))
-        content = base64.b64decode(t.get("content") or "")
+        path = _step_abs(t.path)
+        content = t.content
         if dry_run:
             click.echo(str(path))
             click.echo(content.decode(errors="replace"))
             continue
-        _write_template(path, str(t.get("type", "")), content, str(t.get("comment") or "#"))
+        _write_template(path, t.type, content, t.comment or "#")
         ok(str(path))
 
 
@@ -550,7 +544,6 @@ def renew(
 
     The new certificate has the same key, principals and lifetime, starting now.
     """
-    import base64
 
     ctx = resolve_ca(ca_url, root)
     blob, cert, key = _sshpop_pair(cert_file, key_file, password_file)
@@ -562,7 +555,7 @@ def renew(
     )
     with ctx.client() as client:
         resp = client.ssh_renew(token)
-    _write_line(target, base64.b64decode(resp["crt"]), cert.key_id.decode(errors="replace"))
+    _write_line(target, resp.crt, cert.key_id.decode(errors="replace"))
     ok("Certificate", target)
 
 

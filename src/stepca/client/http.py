@@ -10,9 +10,41 @@ import http.client
 import json
 import ssl
 import urllib.parse
-from typing import Any
+from typing import Any, Protocol, Self, TypeVar
 
-from stepca.errors import StepError
+from stepca.errors import BadRequest, StepError
+from stepca.messages import (
+    ErrorResponse,
+    HealthResponse,
+    Message,
+    ProvisionerKeyResponse,
+    ProvisionersResponse,
+    RekeyRequest,
+    RekeyResponse,
+    RenewResponse,
+    RevokeRequest,
+    RevokeResponse,
+    RootResponse,
+    RootsResponse,
+    SignRequest,
+    SignResponse,
+    SSHCheckHostRequest,
+    SSHCheckHostResponse,
+    SSHConfigRequest,
+    SSHConfigResponse,
+    SSHFederationResponse,
+    SSHHostsResponse,
+    SSHKeysResponse,
+    SSHRekeyRequest,
+    SSHRekeyResponse,
+    SSHRenewRequest,
+    SSHRenewResponse,
+    SSHRevokeRequest,
+    SSHRootsResponse,
+    SSHSignRequest,
+    SSHSignResponse,
+    VersionResponse,
+)
 
 USER_AGENT = "stepca-client/0.1"
 TIMEOUT = 30.0
@@ -30,6 +62,14 @@ _STATUS_NAMES = {
     404: "Not Found",
     500: "Internal Server Error",
 }
+
+
+class _Decodable(Protocol):
+    @classmethod
+    def from_json(cls, doc: object) -> Self: ...
+
+
+_R = TypeVar("_R", bound=_Decodable)
 
 
 class CAError(StepError):
@@ -171,110 +211,151 @@ class CAClient:
         raise ConnectionError(f"cannot reach {self.ca_url}")  # pragma: no cover
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        """The decoded JSON answer; an error answer raises ``CAError`` with the CA's message."""
+        return self._call(method, path, body, headers)[1]
+
+    def _call(self, method: str, path: str, body: Any, headers: dict[str, str] | None) -> tuple[int, Any]:
         status, payload = self.request(method, path, body, headers)
         try:
             doc = json.loads(payload) if payload else {}
         except ValueError:
             doc = None
         if status >= 400:
-            message = doc.get("message") if isinstance(doc, dict) else None
-            raise CAError(status, str(message or payload[:200].decode(errors="replace").strip()))
+            try:
+                message = ErrorResponse.from_json(doc).message
+            except BadRequest:
+                message = ""
+            raise CAError(status, message or payload[:200].decode(errors="replace").strip())
         if doc is None:
             raise CAError(status, f"the CA answered {method} {path} with invalid JSON")
-        return doc
+        return status, doc
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        answer: type[_R],
+        body: Message | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> _R:
+        """Send a wire message, read the answer as ``answer`` (a malformed one is a ``CAError``)."""
+        status, doc = self._call(method, path, body.to_json() if body is not None else None, headers)
+        try:
+            return answer.from_json(doc)
+        except BadRequest as exc:
+            raise CAError(
+                status, f"the CA answered {method} {path} with an unexpected body: {exc.detail}"
+            ) from None
 
     # ------------------------------------------------------------------ API
 
-    def health(self) -> dict[str, Any]:
-        return dict(self.call("GET", "/health"))
+    def health(self) -> HealthResponse:
+        return self._exchange("GET", "/health", HealthResponse)
 
-    def version(self) -> dict[str, Any]:
-        return dict(self.call("GET", "/version"))
+    def version(self) -> VersionResponse:
+        return self._exchange("GET", "/version", VersionResponse)
 
     def root(self, fingerprint: str) -> str:
-        return str(self.call("GET", f"/root/{urllib.parse.quote(fingerprint)}")["ca"])
+        """The PEM of the root with this SHA-256 fingerprint."""
+        return self._exchange("GET", f"/root/{urllib.parse.quote(fingerprint)}", RootResponse).ca
 
     def roots(self) -> list[str]:
-        return list(self.call("GET", "/roots")["crts"])
+        return list(self._exchange("GET", "/roots", RootsResponse).crts)
 
     def federation(self) -> list[str]:
-        return list(self.call("GET", "/federation")["crts"])
+        return list(self._exchange("GET", "/federation", RootsResponse).crts)
 
     def intermediates(self) -> list[str]:
-        return list(self.call("GET", "/intermediates")["crts"])
+        return list(self._exchange("GET", "/intermediates", RootsResponse).crts)
 
     def provisioners(self) -> list[dict[str, Any]]:
-        """Every provisioner, following the cursor."""
+        """Every provisioner (as ca.json has it), following the cursor."""
         out: list[dict[str, Any]] = []
         cursor = ""
         for _ in range(1000):
             query = "?limit=100" + (f"&cursor={urllib.parse.quote(cursor)}" if cursor else "")
-            page = self.call("GET", f"/provisioners{query}")
-            out += page.get("provisioners") or []
-            cursor = page.get("nextCursor") or ""
+            page = self._exchange("GET", f"/provisioners{query}", ProvisionersResponse)
+            out += page.provisioners
+            cursor = page.next_cursor
             if not cursor:
                 break
         return out
 
     def encrypted_key(self, kid: str) -> str:
-        return str(self.call("GET", f"/provisioners/{urllib.parse.quote(kid)}/encrypted-key")["key"])
+        path = f"/provisioners/{urllib.parse.quote(kid)}/encrypted-key"
+        return self._exchange("GET", path, ProvisionerKeyResponse).key
 
     def sign(
         self, csr_pem: str, ott: str, not_before: str = "", not_after: str = "", template_data: Any = None
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"csr": csr_pem, "ott": ott}
-        if not_before:
-            body["notBefore"] = not_before
-        if not_after:
-            body["notAfter"] = not_after
-        if template_data is not None:
-            body["templateData"] = template_data
-        return dict(self.call("POST", "/1.0/sign", body))
+    ) -> SignResponse:
+        request = SignRequest(csr_pem, ott, not_before, not_after, template_data)
+        return self._exchange("POST", "/1.0/sign", SignResponse, request)
 
-    def renew(self, token: str | None = None) -> dict[str, Any]:
+    def renew(self, token: str | None = None) -> SignResponse:
         """Renew the client certificate of this connection (mTLS), or with an x5c renew token."""
         headers = {"Authorization": f"Bearer {token}"} if token else None
-        return dict(self.call("POST", "/1.0/renew", None, headers))
+        return self._exchange("POST", "/1.0/renew", RenewResponse, None, headers)
 
-    def rekey(self, csr_pem: str) -> dict[str, Any]:
-        return dict(self.call("POST", "/1.0/rekey", {"csr": csr_pem}))
+    def rekey(self, csr_pem: str) -> SignResponse:
+        return self._exchange("POST", "/1.0/rekey", RekeyResponse, RekeyRequest(csr_pem))
 
     def revoke(
         self, serial: str, *, ott: str = "", reason_code: int = 0, reason: str = "", passive: bool = True
-    ) -> dict[str, Any]:
-        body = {"serial": serial, "ott": ott, "reasonCode": reason_code, "reason": reason, "passive": passive}
-        return dict(self.call("POST", "/1.0/revoke", body))
+    ) -> None:
+        request = RevokeRequest(serial, ott, reason_code, reason, passive)
+        self._exchange("POST", "/1.0/revoke", RevokeResponse, request)
 
     # ------------------------------------------------------------------ SSH
 
-    def ssh_sign(self, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.call("POST", "/1.0/ssh/sign", body))
+    def ssh_sign(
+        self,
+        public_key: bytes,
+        ott: str,
+        *,
+        cert_type: str = "",
+        principals: tuple[str, ...] | list[str] = (),
+        valid_after: str = "",
+        valid_before: str = "",
+        add_user_public_key: bytes | None = None,
+    ) -> SSHSignResponse:
+        """Certify ``public_key`` (an OpenSSH wire blob)."""
+        request = SSHSignRequest(
+            public_key=public_key,
+            ott=ott,
+            cert_type=cert_type,
+            principals=tuple(principals),
+            valid_after=valid_after,
+            valid_before=valid_before,
+            add_user_public_key=add_user_public_key,
+        )
+        return self._exchange("POST", "/1.0/ssh/sign", SSHSignResponse, request)
 
-    def ssh_roots(self) -> dict[str, Any]:
-        return dict(self.call("GET", "/1.0/ssh/roots"))
+    def ssh_roots(self) -> SSHKeysResponse:
+        return self._exchange("GET", "/1.0/ssh/roots", SSHRootsResponse)
 
-    def ssh_federation(self) -> dict[str, Any]:
-        return dict(self.call("GET", "/1.0/ssh/federation"))
+    def ssh_federation(self) -> SSHKeysResponse:
+        return self._exchange("GET", "/1.0/ssh/federation", SSHFederationResponse)
 
-    def ssh_config(self, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.call("POST", "/1.0/ssh/config", body))
+    def ssh_config(self, cert_type: str, data: dict[str, str]) -> SSHConfigResponse:
+        """The rendered ``user`` or ``host`` templates, with ``data`` as the ``--set`` variables."""
+        request = SSHConfigRequest(type=cert_type, data=data)
+        return self._exchange("POST", "/1.0/ssh/config", SSHConfigResponse, request)
 
-    def ssh_renew(self, ott: str) -> dict[str, Any]:
-        """Renew the host certificate an SSHPOP token carries: ``{"crt": <base64 blob>}``."""
-        return dict(self.call("POST", "/1.0/ssh/renew", {"ott": ott}))
+    def ssh_renew(self, ott: str) -> SSHSignResponse:
+        """Renew the host certificate an SSHPOP token carries."""
+        return self._exchange("POST", "/1.0/ssh/renew", SSHRenewResponse, SSHRenewRequest(ott))
 
-    def ssh_rekey(self, ott: str, public_key: str) -> dict[str, Any]:
-        """Like ``ssh_renew`` for a new key (``public_key``: base64 of its wire blob)."""
-        return dict(self.call("POST", "/1.0/ssh/rekey", {"ott": ott, "publicKey": public_key}))
+    def ssh_rekey(self, ott: str, public_key: bytes) -> SSHSignResponse:
+        """Like ``ssh_renew`` for a new key (``public_key``: its wire blob)."""
+        return self._exchange("POST", "/1.0/ssh/rekey", SSHRekeyResponse, SSHRekeyRequest(ott, public_key))
 
-    def ssh_revoke(self, serial: str, *, ott: str, reason_code: int = 0, reason: str = "") -> dict[str, Any]:
-        body = {"serial": serial, "ott": ott, "reasonCode": reason_code, "reason": reason, "passive": True}
-        return dict(self.call("POST", "/1.0/ssh/revoke", body))
+    def ssh_revoke(self, serial: str, *, ott: str, reason_code: int = 0, reason: str = "") -> None:
+        request = SSHRevokeRequest(serial, ott, reason_code, reason, passive=True)
+        self._exchange("POST", "/1.0/ssh/revoke", RevokeResponse, request)
 
     def ssh_check_host(self, principal: str) -> bool:
-        return bool(
-            self.call("POST", "/1.0/ssh/check-host", {"type": "host", "principal": principal})["exists"]
-        )
+        request = SSHCheckHostRequest(principal)
+        return self._exchange("POST", "/1.0/ssh/check-host", SSHCheckHostResponse, request).exists
 
     def ssh_hosts(self) -> list[str]:
-        return [str(h.get("hostname", "")) for h in self.call("GET", "/1.0/ssh/hosts").get("hosts") or []]
+        return [h.hostname for h in self._exchange("GET", "/1.0/ssh/hosts", SSHHostsResponse).hosts]
