@@ -3,6 +3,7 @@
 --   wrk ... -s sign_wrk.lua URL -- BODIES THREADS [PATH]
 -- PATH defaults to /1.0/sign (also /1.0/ssh/sign). BODIES "-" sends empty POSTs to PATH
 -- (/1.0/renew over mTLS: the client certificate is the credential, nothing is used up).
+-- wrk calls request() once on thread 0 to check it before the run: one token goes unused.
 local threads = {}
 local counter = 0
 
