@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -32,16 +31,9 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(HERE))
 
-from sign_bench import free_port, make_bodies, wait_health  # noqa: E402
+from benchlib import DB_SERVERS, drop_database, free_port, make_bodies, parse_wrk, wait_health  # noqa: E402
 
 PASSWORD = "bench-password"
-SERVERS = {
-    "postgresql": (
-        "postgresql://postgres@127.0.0.1:5432/",
-        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-    ),
-    "mysql": ("root@tcp(127.0.0.1:3306)/", "mysql+pymysql://root@127.0.0.1:3306/information_schema"),
-}
 
 
 def db_block(kind: str, tmp: Path) -> tuple[dict[str, str], str | None]:
@@ -49,18 +41,7 @@ def db_block(kind: str, tmp: Path) -> tuple[dict[str, str], str | None]:
     if kind == "sqlite":
         return {"type": "sqlite", "dataSource": str(tmp / "db" / "stepca.db")}, None
     name = f"stepca_bench_{uuid.uuid4().hex[:8]}"
-    return {"type": kind, "dataSource": SERVERS[kind][0], "database": name}, name
-
-
-def drop_database(kind: str, name: str) -> None:
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import NullPool
-
-    engine = create_engine(SERVERS[kind][1], poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        quoted = f'"{name}" WITH (FORCE)' if kind == "postgresql" else f"`{name}`"
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")
-    engine.dispose()
+    return {"type": kind, "dataSource": DB_SERVERS[kind][0], "database": name}, name
 
 
 def split(path: Path, parts: int) -> list[Path]:
@@ -73,7 +54,7 @@ def split(path: Path, parts: int) -> list[Path]:
     return outs
 
 
-DB_SERVERS = ("postgres", "mariadbd", "mysqld")
+DB_PROCESSES = ("postgres", "mariadbd", "mysqld")
 
 
 def _proc_cpu() -> dict[int, tuple[str, int, float]]:
@@ -119,7 +100,7 @@ class CpuWatch:
             return total
 
         ca = spent(lambda comm, pgid: pgid in self.groups)
-        db = spent(lambda comm, pgid: comm in DB_SERVERS)
+        db = spent(lambda comm, pgid: comm in DB_PROCESSES)
         wrk = _children_cpu() - self.children0
         mine = spent(lambda comm, pgid: pgid == os.getpgrp())
         return {
@@ -136,24 +117,6 @@ def _children_cpu() -> float:
 
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
-
-
-def parse_wrk(out: str) -> dict[str, float]:
-    m = re.search(r"RESULT (.*)", out)
-    if not m:
-        raise SystemExit(f"wrk produced no RESULT line:\n{out}")
-    res = {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
-    secs = res["duration_us"] / 1e6
-    errors = re.search(r"Socket errors: (.*)", out)
-    return {
-        "certs_per_s": round((res["requests"] - res["errors_status"]) / secs, 1),
-        "requests": res["requests"],
-        "non_2xx": res["errors_status"],
-        "socket_errors": errors.group(1) if errors else "none",  # type: ignore[dict-item]
-        "p50_ms": res["p50_us"] / 1000,
-        "p99_ms": res["p99_us"] / 1000,
-        "max_ms": res["max_us"] / 1000,
-    }
 
 
 def main() -> None:
