@@ -259,3 +259,20 @@ def test_purge_used_tokens_in_chunks(store: StoreUnderTest) -> None:
     assert [store.purge_used_tokens(2000, limit=10) for _ in range(4)] == [10, 10, 5, 0]
     assert not store.token_used("old-3")
     assert store.token_used("live-3")
+
+
+def test_a_value_the_database_refuses_fails_only_its_operation(store: StoreUnderTest) -> None:
+    """Any database error of a batch (here a time beyond BIGINT) falls back to one op at a time:
+    the faulty op gets its error, the others are recorded (they got 500s before)."""
+    bad = CertificateRecord(
+        serial=serial(), der=os.urandom(600), provisioner="p", subject="s", not_before=0, not_after=2**63
+    )
+    ops = [IssueOp(cert(), token()), IssueOp(bad, token()), IssueOp(cert(), token())]
+    results = store.apply(ops)
+    assert results[0] is None and results[2] is None, results
+    assert isinstance(results[1], Exception)
+    assert store.get_certificate(ops[0].cert.serial) is not None
+    assert store.get_certificate(ops[2].cert.serial) is not None
+    assert store.get_certificate(bad.serial) is None
+    assert ops[1].token is not None and not store.token_used(ops[1].token.token_id)
+    assert store.failure is None  # a faulty op is not an unavailable database

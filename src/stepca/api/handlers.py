@@ -10,7 +10,7 @@ import orjson
 from aiohttp import web
 
 from stepca.api.render import error_response, internal_error, issued_body, json_response
-from stepca.errors import BadRequest, PayloadTooLarge, StepError
+from stepca.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, StepError
 from stepca.messages import (
     ERROR_DECODING_JSON,
     HealthResponse,
@@ -101,6 +101,9 @@ def peer_certificate(request: web.Request) -> x509.Certificate | None:
 
 
 async def health(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    problem = ca.store.health()
+    if problem is not None:  # writes would not be recorded: not ok (503 {status, message})
+        raise ServiceUnavailable(f"the database cannot record writes: {problem}")
     return json_response(HealthResponse())
 
 

@@ -98,7 +98,7 @@ class SQLStore:
             results = self._run(ops)
         except StoreUnavailable:
             raise
-        except self.dialect.errors as exc:
+        except Exception as exc:  # any error tied to the batch: each op alone
             if self._cannot_write(exc):
                 raise self._unavailable(describe(exc)) from None
             if len(ops) == 1:
@@ -109,7 +109,7 @@ class SQLStore:
             for op in ops:
                 try:
                     results.extend(self._run([op], fast=False))
-                except self.dialect.errors as one:
+                except Exception as one:
                     if self._cannot_write(one):
                         raise self._unavailable(describe(one)) from None
                     log.error("database write failed: %s", describe(one))
