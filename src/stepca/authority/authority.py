@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 
 from stepca.authority.claims import EffectiveClaims, x509_validity
 from stepca.authority.names import authorize_names
-from stepca.authority.timeparse import parse_time_duration
+from stepca.authority.timeparse import check_not_too_old, parse_time_duration
 from stepca.authority.x509_issuer import LeafRequest, X509Issuer
 from stepca.config import CAConfig
 from stepca.crypto.keys import PrivateKey
@@ -151,8 +151,8 @@ class Authority:
         nb, na = x509_validity(
             provisioner.claims,
             now,
-            parse_time_duration(not_before, now, "notBefore"),
-            parse_time_duration(not_after, now, "notAfter"),
+            _requested(not_before, now, "notBefore"),
+            _requested(not_after, now, "notAfter"),
             self.backdate,
         )
         cert, der = self.issuer.issue(
@@ -330,6 +330,13 @@ class Authority:
         if not key:
             raise NotFound(f"encrypted key for provisioner {kid} was not found")
         return str(key)
+
+
+def _requested(value: object, now: datetime, field: str) -> datetime | None:
+    """A requested validity bound: representable (400) and not far in the past (403)."""
+    when = parse_time_duration(value, now, field)
+    check_not_too_old(when, now, field)
+    return when
 
 
 def load_csr(csr_pem: object) -> tuple[x509.CertificateSigningRequest, Any]:

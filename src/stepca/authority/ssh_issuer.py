@@ -29,7 +29,7 @@ from stepca._durations import format_duration
 from stepca.authority.authority import normalize_serial
 from stepca.authority.gotemplate import TemplateError
 from stepca.authority.ssh_templates import SSHTemplates, load_ssh_templates
-from stepca.authority.timeparse import parse_time_duration
+from stepca.authority.timeparse import check_not_too_old, parse_time_duration
 from stepca.crypto.jose import JOSEError, key_from_jwk
 from stepca.crypto.keys import PrivateKey, PublicKey
 from stepca.crypto.sshcert import (
@@ -227,6 +227,8 @@ class SSHAuthority:
         """
         after = parse_time_duration(valid_after, now, "validAfter")
         before = parse_time_duration(valid_before, now, "validBefore")
+        check_not_too_old(after, now, "validAfter")
+        check_not_too_old(before, now, "validBefore")
         now_s = int(now.timestamp())
         va = int(after.timestamp()) if after else 0
         vb = int(before.timestamp()) if before else 0

@@ -5,6 +5,7 @@ Authorization returns typed options (``X509SignOptions``...), never loose dicts.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -46,6 +47,10 @@ class ParsedToken:
             claims = jws.claims()
         except JOSEError as exc:
             raise Unauthorized(f"invalid token: {exc}") from None
+        _check_crit(jws.header)
+        for name in ("exp", "nbf", "iat"):
+            if name in claims:
+                _check_time_claim(name, claims[name])
         return cls(jws, claims)
 
     @property
@@ -67,6 +72,28 @@ class ParsedToken:
     def expires_at(self) -> int:
         exp = self.claims.get("exp")
         return int(exp) if isinstance(exp, int | float) else 0
+
+
+#: NumericDate claims beyond this (year 9999) cannot be a real time: refused at parse, before any
+#: of them reaches the database or a datetime (a token with exp >= 2**63 once failed a batch)
+MAX_NUMERIC_DATE = 253402300799
+
+
+def _check_time_claim(name: str, value: object) -> None:
+    if type(value) is int:
+        ok = 0 <= value <= MAX_NUMERIC_DATE
+    elif type(value) is float:
+        ok = math.isfinite(value) and 0 <= value <= MAX_NUMERIC_DATE
+    else:
+        ok = False
+    if not ok:
+        raise Unauthorized(f"invalid token: claim {name} is not a valid NumericDate")
+
+
+def _check_crit(header: dict[str, Any]) -> None:
+    """RFC 7515 §4.1.11: we understand no extension header, so any ``crit`` is refused."""
+    if "crit" in header:
+        raise Unauthorized("invalid token: unsupported critical header (crit)")
 
 
 @dataclass(frozen=True, slots=True)
