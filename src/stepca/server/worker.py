@@ -354,8 +354,11 @@ class Worker:
         try:
             if request.content_length is not None and request.content_length > MAX_BODY:
                 raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
-            async with asyncio.timeout(timeout):
+            if request.content.is_eof():  # the whole body came with the headers: no timer needed
                 await request.read()
+            else:
+                async with asyncio.timeout(timeout):
+                    await request.read()
         except TimeoutError:
             response = error_response(BodyTimeout(f"no complete body after {timeout:g} s"))
             response.force_close()
