@@ -57,7 +57,8 @@ class SQLStore:
             database if self.dialect.name == "sqlite" and database and database != ":memory:" else None
         )
         self.lock = WriteLock(self._file)
-        self._identity = _file_identity(self._file) if self._file else None
+        self._pin: int | None = None
+        self._identity = self._pin_file()
         #: why writes cannot be recorded now (None: they can)
         self.failure: str | None = None
         self._failure_lock = threading.Lock()
@@ -84,8 +85,7 @@ class SQLStore:
             migrate(self.engine)
         except DBAPIError as exc:
             raise DatabaseError(f"cannot migrate the schema: {describe(exc)}") from None
-        if self._file:
-            self._identity = _file_identity(self._file)
+        self._identity = self._pin_file()
 
     # ---------------------------------------------------------------- transactions
 
@@ -237,6 +237,21 @@ class SQLStore:
 
     # ---------------------------------------------------------------- availability
 
+    def _pin_file(self) -> tuple[int, int] | None:
+        """SQLite: remember which file the path names, and keep it open so its inode number
+        cannot be handed to a new file at the same path (which would pass for the same file)."""
+        if self._file is None:
+            return None
+        if self._pin is not None:
+            os.close(self._pin)
+            self._pin = None
+        try:
+            self._pin = os.open(self._file, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        st = os.fstat(self._pin)
+        return (st.st_dev, st.st_ino)
+
     def _check_file(self) -> None:
         """SQLite: the path must still name the file this store opened (a deleted or replaced
         file would take commits that vanish at the next start)."""
@@ -293,6 +308,9 @@ class SQLStore:
 
     def close(self) -> None:
         self.lock.close()
+        if self._pin is not None:
+            os.close(self._pin)
+            self._pin = None
         if self._writer_fairy is not None:
             with contextlib.suppress(Exception):
                 self._writer_fairy.close()
