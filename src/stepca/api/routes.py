@@ -45,10 +45,7 @@ def build_app(ref: AuthorityRef) -> web.Application:
     import importlib
 
     for module_name, attr in EXTRA_ROUTE_TABLES:
-        try:
-            table += getattr(importlib.import_module(module_name), attr)
-        except ModuleNotFoundError:
-            continue
+        table += getattr(importlib.import_module(module_name), attr)
     for method, path, fn in table:
         wrapped = h.endpoint(ref, fn)
         for prefix in ("/", "/1.0/"):

@@ -230,6 +230,18 @@ class Provisioner:
     def describe(self) -> str:
         return f"{self.name} ({self.type_name})"
 
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Called once the configuration is loaded, on the worker's event loop (e.g. fetch an
+        OpenID Provider's discovery document and keys). Must not block the loop."""
+
+    async def refresh(self) -> None:
+        """Called when keys may have changed (e.g. a token with an unknown ``kid``)."""
+
+    async def close(self) -> None:
+        """Called after a reload swapped this configuration out, and at shutdown."""
+
     # ------------------------------------------------------------------ capabilities
 
     def authorize_sign(self, tok: ParsedToken, ctx: TokenContext) -> X509SignOptions:

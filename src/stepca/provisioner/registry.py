@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from stepca.authority.claims import EffectiveClaims
 from stepca.crypto.x509ext import PROVISIONER_OID, ProvisionerExtension
 from stepca.errors import Unauthorized
-from stepca.provisioner.base import ParsedToken, Provisioner
+from stepca.provisioner.base import (
+    ParsedToken,
+    Provisioner,
+    RevokeOptions,
+    SSHSignOptions,
+    TokenContext,
+    X509SignOptions,
+)
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -21,39 +29,60 @@ DEFAULT_PAGE_LIMIT = 20
 MAX_PAGE_LIMIT = 100
 
 
+def _jwk() -> type[Provisioner]:
+    from stepca.provisioner.jwk import JWKProvisioner
+
+    return JWKProvisioner
+
+
+def _sshpop() -> type[Provisioner]:
+    from stepca.provisioner.sshpop import SSHPOPProvisioner
+
+    return SSHPOPProvisioner
+
+
+#: every provisioner type stepca implements, by its ca.json ``type`` (upper case); the module of a
+#: type is imported only when a configuration uses it. A type missing here is reported once at
+#: load and refuses every token with a 401 that says so.
+TYPES: dict[str, Callable[[], type[Provisioner]]] = {
+    "JWK": _jwk,
+    "SSHPOP": _sshpop,
+}
+
+
+class UnsupportedProvisioner(Provisioner):
+    """A provisioner of a type stepca does not implement (yet): listed, but authorizes nothing."""
+
+    def __init__(self, config: ProvisionerConfig, claims: EffectiveClaims) -> None:
+        super().__init__(config, claims)
+        self.type_name = config.type.upper()  # type: ignore[misc]
+
+    def _refuse(self) -> Unauthorized:
+        return Unauthorized(f"provisioner type {self.type_name} is not supported by stepca ({self.name})")
+
+    def authorize_sign(self, tok: ParsedToken, ctx: TokenContext) -> X509SignOptions:
+        raise self._refuse()
+
+    def authorize_revoke(self, tok: ParsedToken, ctx: TokenContext) -> RevokeOptions:
+        raise self._refuse()
+
+    def authorize_ssh_sign(self, tok: ParsedToken, ctx: TokenContext) -> SSHSignOptions:
+        raise self._refuse()
+
+
 def build_provisioner(config: ProvisionerConfig, authority_claims: EffectiveClaims) -> Provisioner:
     claims = authority_claims.merged(config.claims)
     claims.check_consistent(f"provisioner {config.name!r}")
     kind = config.type.upper()
-    if kind == "JWK":
-        from stepca.provisioner.jwk import JWKProvisioner
-
-        return JWKProvisioner(config, claims)  # type: ignore[arg-type]
-    for module_name, class_name, type_name in _OPTIONAL_TYPES:
-        if kind == type_name:
-            import importlib
-
-            try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError:
-                break
-            return getattr(module, class_name)(config, claims)  # type: ignore[no-any-return]
-    log.warning(
-        "provisioner %r of type %s is not supported by stepca: it will authorize nothing",
-        config.name,
-        config.type,
-    )
-    p = Provisioner(config, claims)
-    return p
-
-
-# types implemented in their own modules (loaded when a configuration uses them)
-_OPTIONAL_TYPES = [
-    ("stepca.provisioner.oidc", "OIDCProvisioner", "OIDC"),
-    ("stepca.provisioner.acme", "ACMEProvisioner", "ACME"),
-    ("stepca.provisioner.x5c", "X5CProvisioner", "X5C"),
-    ("stepca.provisioner.sshpop", "SSHPOPProvisioner", "SSHPOP"),
-]
+    factory = TYPES.get(kind)
+    if factory is None:
+        log.warning(
+            "provisioner %r of type %s is not supported by stepca: it will authorize nothing",
+            config.name,
+            config.type,
+        )
+        return UnsupportedProvisioner(config, claims)
+    return factory()(config, claims)
 
 
 class ProvisionerRegistry:
@@ -110,8 +139,21 @@ class ProvisionerRegistry:
     def by_kid(self, kid: str) -> Provisioner | None:
         return self._by_kid.get(kid)
 
-    def by_name(self, name: str) -> list[Provisioner]:
-        return list(self._by_name.get(name, []))
+    async def start(self) -> None:
+        """Start every provisioner (fetch keys, discovery...). One that fails is logged and
+        keeps refusing until its ``refresh`` works; it never stops the CA."""
+        for p in self.all:
+            try:
+                await p.start()
+            except Exception as exc:
+                log.warning("provisioner %s could not start: %s", p.describe(), exc)
+
+    async def close(self) -> None:
+        for p in self.all:
+            try:
+                await p.close()
+            except Exception as exc:
+                log.warning("provisioner %s did not close cleanly: %s", p.describe(), exc)
 
     def for_certificate(self, cert: x509.Certificate) -> Provisioner | None:
         """The provisioner named in a certificate's step provisioner extension."""

@@ -173,12 +173,9 @@ def open_store(loaded: Loaded, workers: int = 1) -> tuple[AsyncStore, str | None
 def build_authority(loaded: Loaded, store: AsyncStore, start_time: float) -> Authority:
     ssh = None
     if loaded.ssh_host_key is not None or loaded.ssh_user_key is not None:
-        try:
-            from stepca.authority.ssh_issuer import SSHAuthority
-        except ModuleNotFoundError:
-            SSHAuthority = None  # type: ignore[assignment,misc]
-        if SSHAuthority is not None:
-            ssh = SSHAuthority(loaded)
+        from stepca.authority.ssh_issuer import SSHAuthority
+
+        ssh = SSHAuthority(loaded)
     return Authority(
         config=loaded.config,
         raw_config=loaded.raw,
@@ -260,6 +257,7 @@ class Worker:
         if self.opts.parent_pid is not None and parent.parent_gone(self.opts.parent_pid):
             self._orphaned()
         self._status("ready")
+        await self.runtime.current.provisioners.start()
         self.jobs.start()
         await self._stopping.wait()
         # stop accepting first, and close this process's copy of the listening socket
@@ -456,10 +454,12 @@ class Worker:
                     error=str(exc),
                 )
                 return False
+            await authority.provisioners.start()
             # swap one reference: requests in flight finish on the old authority, new ones use the
             # new one. The listening socket and its SSLContext stay; the context gets the new
             # settings and certificate in place, so only new handshakes see them.
-            self.runtime.current = authority
+            previous, self.runtime.current = self.runtime.current, authority
+            loop.call_later(SHUTDOWN_GRACE, lambda: loop.create_task(previous.provisioners.close()))
             self.loaded = loaded
             self.log.format = loaded.config.logger.format
             try:
