@@ -254,7 +254,7 @@ class Authority:
         from stepca.authority.renew_token import verify_renew_token
 
         tok = ParsedToken.parse(ott)
-        cert = verify_renew_token(tok, self, self.token_context("renew"))
+        cert = verify_renew_token(tok, self.issuer.cert, self.token_context("renew"))
         provisioner = await self._check_renewable(cert, allow_expired=True)
         outcome = await self.store.apply(UseTokenOp(UsedToken(tok.token_id, provisioner.id, tok.expires_at)))
         if isinstance(outcome, TokenReusedError):

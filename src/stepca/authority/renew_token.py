@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import TYPE_CHECKING
 
 from cryptography import x509
 
 from stepca.errors import Unauthorized
 from stepca.provisioner.base import ParsedToken, TokenContext, check_registered_claims
 
-if TYPE_CHECKING:
-    from stepca.authority.authority import Authority
 
-
-def verify_renew_token(tok: ParsedToken, authority: Authority, ctx: TokenContext) -> x509.Certificate:
+def verify_renew_token(tok: ParsedToken, issuer: x509.Certificate, ctx: TokenContext) -> x509.Certificate:
     chain = tok.jws.header.get("x5c")
     if not isinstance(chain, list) or not chain or not isinstance(chain[0], str):
         raise Unauthorized("invalid renew token: missing x5c header")
@@ -25,7 +21,6 @@ def verify_renew_token(tok: ParsedToken, authority: Authority, ctx: TokenContext
         leaf = x509.load_der_x509_certificate(base64.b64decode(chain[0], validate=True))
     except (ValueError, binascii.Error):
         raise Unauthorized("invalid renew token: x5c certificate cannot be parsed") from None
-    issuer = authority.issuer.cert
     try:
         if leaf.issuer != issuer.subject:
             raise ValueError

@@ -15,7 +15,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
     from stepca.authority.authority import Authority
     from stepca.authority.claims import EffectiveClaims
-    from stepca.server.loader import Loaded
+    from stepca.config import CAConfig
 
 #: the extensions of a user certificate, as smallstep sets them (host certificates have none)
 USER_EXTENSIONS = (
@@ -148,8 +148,26 @@ def default_principals(cert_type: str, subject: str) -> tuple[str, ...]:
     return (subject,)
 
 
+class SSHSource(Protocol):
+    """What the SSH authority needs of a loaded configuration (the server's loader provides it;
+    declared here so authority/ depends on no server module)."""
+
+    @property
+    def config(self) -> CAConfig: ...
+    @property
+    def raw(self) -> dict[str, Any]: ...
+    @property
+    def ssh_host_key(self) -> PrivateKey | None: ...
+    @property
+    def ssh_user_key(self) -> PrivateKey | None: ...
+    @property
+    def step_path(self) -> Path: ...
+    @property
+    def ssh_settings(self) -> SSHSettings | None: ...
+
+
 class SSHAuthority:
-    def __init__(self, loaded: Loaded) -> None:
+    def __init__(self, loaded: SSHSource) -> None:
         self.signers: dict[str, PrivateKey | None] = {
             "user": loaded.ssh_user_key,
             "host": loaded.ssh_host_key,
