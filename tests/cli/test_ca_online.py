@@ -106,7 +106,7 @@ def test_token_flags(session_ca: CAProcess) -> None:
         pki.env,
         check=False,
     )
-    assert "no JWK provisioner" in assert_one_line_error(wrong)
+    assert "no JWK or OIDC provisioner" in assert_one_line_error(wrong)
     bad_pw = Path(pki.step_path.parent / "bad-pw")
     bad_pw.write_text("wrong")
     result = run_step([*base[:3], "--provisioner-password-file", str(bad_pw)], pki.env, check=False)

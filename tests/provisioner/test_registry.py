@@ -17,8 +17,9 @@ from tests.tokens import signer_for
 
 
 def test_the_type_map_is_explicit() -> None:
-    assert sorted(TYPES) == ["JWK", "SSHPOP"]
+    assert sorted(TYPES) == ["JWK", "OIDC", "SSHPOP"]
     assert TYPES["JWK"]().__name__ == "JWKProvisioner"
+    assert TYPES["OIDC"]().__name__ == "OIDCProvisioner"
     assert TYPES["SSHPOP"]().__name__ == "SSHPOPProvisioner"
 
 
@@ -27,12 +28,7 @@ def test_an_unsupported_type_is_reported_once_and_refuses(
 ) -> None:
     cfg = session_ca.pki.config()
     cfg["authority"]["provisioners"].append(
-        {
-            "type": "OIDC",
-            "name": "Google",
-            "clientID": "x",
-            "configurationEndpoint": "https://example.invalid/",
-        }
+        {"type": "AWS", "name": "Amazon", "accounts": ["123456789012"]}
     )
     config = parse_ca_config(cfg)
     with caplog.at_level(logging.WARNING, logger="stepca.provisioner"):
@@ -40,14 +36,14 @@ def test_an_unsupported_type_is_reported_once_and_refuses(
             config.authority.provisioners, cfg["authority"]["provisioners"], EffectiveClaims()
         )
     warnings = [r.getMessage() for r in caplog.records if "not supported by stepca" in r.getMessage()]
-    assert len(warnings) == 1 and "'Google'" in warnings[0] and "OIDC" in warnings[0]
-    google = reg.all[-1]
-    assert isinstance(google, UnsupportedProvisioner)
+    assert len(warnings) == 1 and "'Amazon'" in warnings[0] and "AWS" in warnings[0]
+    amazon = reg.all[-1]
+    assert isinstance(amazon, UnsupportedProvisioner)
     from stepca.provisioner.base import ParsedToken, TokenContext
 
-    tok = ParsedToken.parse(signer_for(session_ca.pki).token(iss="Google", header={"kid": "nope"}))
+    tok = ParsedToken.parse(signer_for(session_ca.pki).token(iss="Amazon", header={"kid": "nope"}))
     ctx = TokenContext(audiences=frozenset(), now=0, start_time=0)
-    with pytest.raises(Unauthorized, match="provisioner type OIDC is not supported by stepca"):
-        google.authorize_sign(tok, ctx)
+    with pytest.raises(Unauthorized, match="provisioner type AWS is not supported by stepca"):
+        amazon.authorize_sign(tok, ctx)
     asyncio.run(reg.start())  # lifecycle hooks exist on every type and never fail the start
     asyncio.run(reg.close())

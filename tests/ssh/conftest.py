@@ -144,7 +144,9 @@ def sshd_factory(tmp_path: Path) -> Iterator[Callable[..., SSHServer]]:
     """Start ``sshd -D`` on a free loopback port with its own config; stopped at teardown."""
     started: list[SSHServer] = []
 
-    def start(host_key: Path, user_ca: Path, host_cert: Path | None = None) -> SSHServer:
+    def start(
+        host_key: Path, user_ca: Path, host_cert: Path | None = None, extra_lines: tuple[str, ...] = ()
+    ) -> SSHServer:
         if os.getuid() == 0:
             os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation directory
         port = free_port()
@@ -166,6 +168,7 @@ def sshd_factory(tmp_path: Path) -> Iterator[Callable[..., SSHServer]]:
         ]
         if host_cert is not None:
             lines.append(f"HostCertificate {host_cert}")
+        lines.extend(extra_lines)
         cfg.write_text("\n".join(lines) + "\n")
         log = tmp_path / f"sshd_{port}.log"
         with log.open("wb") as err:

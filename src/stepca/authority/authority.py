@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,21 +15,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from stepca.authority.claims import EffectiveClaims, x509_validity
-from stepca.authority.names import authorize_names
+from stepca.authority.issuance import Issuance, Issued
+from stepca.authority.names import authorize_names, request_names
 from stepca.authority.timeparse import check_not_too_old, parse_time_duration
 from stepca.authority.x509_issuer import LeafRequest, X509Issuer
 from stepca.config import CAConfig
 from stepca.crypto.keys import PrivateKey
-from stepca.crypto.pem import der_to_pem, sha256_fingerprint
+from stepca.crypto.pem import sha256_fingerprint
 from stepca.db.operations import IssueOp, RevokeOp, UseTokenOp
-from stepca.db.records import (
-    AlreadyRevokedError,
-    CertificateRecord,
-    RevocationRecord,
-    TokenReusedError,
-    UsedToken,
-)
-from stepca.errors import BadRequest, Forbidden, NotFound, NotImplementedByCA, StepError, Unauthorized
+from stepca.db.records import RevocationRecord, TokenReusedError, UsedToken
+from stepca.errors import BadRequest, Forbidden, NotFound, NotImplementedByCA, Unauthorized
 from stepca.provisioner.base import ParsedToken, Provisioner, TokenContext
 from stepca.provisioner.registry import ProvisionerRegistry
 from stepca.reasons import check_reason_code
@@ -41,15 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("stepca.authority")
 
 ENDPOINTS = ("sign", "renew", "rekey", "revoke", "ssh/sign", "ssh/renew", "ssh/rekey", "ssh/revoke")
-
-
-@dataclass(frozen=True, slots=True)
-class Issued:
-    cert: x509.Certificate
-    pem: str
-    chain_pems: tuple[str, ...]  # intermediates after the leaf
-    provisioner: Provisioner | None = None
-    subject: str = ""  # the authorized subject (token ``sub`` or the renewed certificate's CN)
 
 
 def build_audiences(dns_names: list[str]) -> dict[str, frozenset[str]]:
@@ -92,8 +77,9 @@ class Authority:
             sha256_fingerprint(r.public_bytes(serialization.Encoding.DER)): pem
             for r, pem in zip(roots, self.root_pems, strict=True)
         }
-        self.issuer = X509Issuer(intermediate, intermediate_key, config.authority.template)
-        self.chain_pems: tuple[str, ...] = (self.issuer.pem,)
+        self.issuance = Issuance(X509Issuer(intermediate, intermediate_key, config.authority.template), store)
+        self.issuer = self.issuance.issuer
+        self.chain_pems: tuple[str, ...] = self.issuance.chain_pems
         base_claims = EffectiveClaims().merged(config.authority.claims)
         if config.authority.disable_issued_at_check:
             from dataclasses import replace
@@ -115,26 +101,14 @@ class Authority:
         )
 
     async def record(self, op: IssueOp | RevokeOp) -> None:
-        outcome = await self.store.apply(op)
-        if outcome is None:
-            return
-        if isinstance(outcome, TokenReusedError):
-            raise Unauthorized("token already used")
-        if isinstance(outcome, AlreadyRevokedError):
-            raise BadRequest(f"certificate with serial number {outcome.args[0]} is already revoked")
-        log.error("database write failed: %s", outcome)
-        raise StepError("the certificate could not be stored")
+        await self.issuance.record(op)
 
-    def _issued(
-        self, cert: x509.Certificate, der: bytes, provisioner: Provisioner | None, subject: str
-    ) -> Issued:
-        return Issued(
-            cert=cert,
-            pem=der_to_pem(der),
-            chain_pems=self.chain_pems,
-            provisioner=provisioner,
-            subject=subject,
-        )
+    async def provisioner_for(self, tok: ParsedToken) -> Provisioner:
+        """The provisioner of a token, ready to check it (its keys fetched when it fetches keys)."""
+        provisioner = self.provisioners.for_token(tok)
+        if provisioner.fetches_keys:
+            await provisioner.prepare(tok)
+        return provisioner
 
     # ------------------------------------------------------------------ sign
 
@@ -144,10 +118,14 @@ class Authority:
         csr, csr_key = load_csr(csr_pem)
         now_ts = time.time()
         tok = ParsedToken.parse(ott)
-        provisioner = self.provisioners.for_token(tok)
+        provisioner = await self.provisioner_for(tok)
         opts = provisioner.authorize_sign(tok, self.token_context("sign", now_ts))
         now = datetime.fromtimestamp(int(now_ts), UTC)
-        sans = authorize_names(csr, opts.subject, opts.sans)
+        if opts.names == "request":
+            common_name, sans = request_names(csr, opts.subject)
+        else:
+            common_name = opts.subject
+            sans = authorize_names(csr, opts.subject, opts.sans, fixed=opts.names == "fixed")
         nb, na = x509_validity(
             provisioner.claims,
             now,
@@ -155,31 +133,20 @@ class Authority:
             _requested(not_after, now, "notAfter"),
             self.backdate,
         )
-        cert, der = self.issuer.issue(
+        return await self.issuance.issue(
             LeafRequest(
                 public_key=check_key_policy(csr_key),
-                common_name=opts.subject,
+                common_name=common_name,
                 sans=sans,
                 not_before=nb,
                 not_after=na,
                 provisioner_extension=provisioner.extension_der(),
-            )
+            ),
+            provisioner=provisioner,
+            subject=opts.subject,
+            origin="sign",
+            token=UsedToken(opts.token_id, provisioner.id, opts.token_expires),
         )
-        await self.record(
-            IssueOp(
-                cert=CertificateRecord(
-                    serial=str(cert.serial_number),
-                    der=der,
-                    provisioner=provisioner.name,
-                    subject=opts.subject,
-                    not_before=int(nb.timestamp()),
-                    not_after=int(na.timestamp()),
-                    origin="sign",
-                ),
-                token=UsedToken(opts.token_id, provisioner.id, opts.token_expires),
-            )
-        )
-        return self._issued(cert, der, provisioner, opts.subject)
 
     # ------------------------------------------------------------------ renew / rekey
 
@@ -220,7 +187,7 @@ class Authority:
     ) -> Issued:
         lifetime = old.not_valid_after_utc - old.not_valid_before_utc
         nb = datetime.fromtimestamp(int(time.time()), UTC) - self.backdate
-        cert, der = self.issuer.issue(
+        return await self.issuance.issue(
             LeafRequest(
                 public_key=check_key_policy(public_key),
                 common_name="",
@@ -230,23 +197,11 @@ class Authority:
                 not_after=nb + lifetime,
                 provisioner_extension=provisioner.extension_der(),
                 copied_extensions=tuple(old.extensions),
-            )
+            ),
+            provisioner=provisioner,
+            subject=_cn(old),
+            origin=origin,
         )
-        subject = _cn(old)
-        await self.record(
-            IssueOp(
-                cert=CertificateRecord(
-                    serial=str(cert.serial_number),
-                    der=der,
-                    provisioner=provisioner.name,
-                    subject=subject,
-                    not_before=int(nb.timestamp()),
-                    not_after=int((nb + lifetime).timestamp()),
-                    origin=origin,
-                )
-            )
-        )
-        return self._issued(cert, der, provisioner, subject)
 
     async def renew_with_token(self, ott: str) -> Issued:
         """Renew through an x5c token (``Authorization: Bearer``): works after expiry when the
@@ -282,9 +237,9 @@ class Authority:
         provisioner_id = ""
         if ott:
             tok = ParsedToken.parse(ott)
-            provisioner = self.provisioners.for_token(tok)
+            provisioner = await self.provisioner_for(tok)
             opts = provisioner.authorize_revoke(tok, self.token_context("revoke"))
-            if normalize_serial(opts.serial) != serial:
+            if not opts.any_serial and normalize_serial(opts.serial) != serial:
                 raise Unauthorized("token subject does not match the serial number to revoke")
             token = UsedToken(opts.token_id, provisioner.id, opts.token_expires)
             provisioner_id = provisioner.id

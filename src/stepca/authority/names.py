@@ -3,7 +3,10 @@
 Rules (decided, and documented in docs/api.md):
 - the CSR Common Name must be empty, the token subject, or one of the token ``sans``;
 - every SAN in the CSR (DNS, IP, email, URI) must be in the token ``sans``; otherwise 403 naming it;
-- the certificate gets the CSR's SANs, or the token's ``sans`` when the CSR has none.
+- the certificate gets the CSR's SANs, or the token's ``sans`` when the CSR has none;
+- ``fixed`` (an OIDC provisioner's default template): the same checks, but the certificate always
+  gets every name the token authorizes (the email and the ``iss#sub`` URI), as smallstep does;
+- :func:`request_names` (an OIDC admin): the CSR's common name and SANs as they are.
 """
 
 from __future__ import annotations
@@ -46,9 +49,33 @@ def _allowed(token_sans: tuple[str, ...]) -> _Allowed:
 
 
 def authorize_names(
-    csr: x509.CertificateSigningRequest, subject: str, token_sans: tuple[str, ...]
+    csr: x509.CertificateSigningRequest, subject: str, token_sans: tuple[str, ...], *, fixed: bool = False
 ) -> x509.SubjectAlternativeName | None:
     allowed = _allowed(token_sans)
+    if fixed:
+        _check_names(csr, subject, token_sans, allowed)
+        return allowed.san
+    return _check_names(csr, subject, token_sans, allowed)
+
+
+def request_names(
+    csr: x509.CertificateSigningRequest, subject: str
+) -> tuple[str, x509.SubjectAlternativeName | None]:
+    """The CSR's own common name (``subject`` when it has none) and SAN extension."""
+    cn_attrs = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    cn = str(cn_attrs[0].value) if cn_attrs else subject
+    try:
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = None
+    except ValueError:
+        raise Forbidden("certificate request has an invalid subject alternative name extension") from None
+    return cn, san
+
+
+def _check_names(
+    csr: x509.CertificateSigningRequest, subject: str, token_sans: tuple[str, ...], allowed: _Allowed
+) -> x509.SubjectAlternativeName | None:
     cn_attrs = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     cn = str(cn_attrs[0].value) if cn_attrs else ""
     if cn and cn != subject and cn not in token_sans and cn.lower() not in allowed.dns:

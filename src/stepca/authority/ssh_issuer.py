@@ -194,13 +194,18 @@ class SSHAuthority:
         )
         now_ts = time.time()
         tok = ParsedToken.parse(req.ott)
-        provisioner = ca.provisioners.for_token(tok)
+        provisioner = await ca.provisioner_for(tok)
         opts = provisioner.authorize_ssh_sign(tok, ca.token_context("ssh/sign", now_ts))
         now = datetime.fromtimestamp(int(now_ts), UTC)
-        cert_type = opts.cert_type or req.cert_type or "user"
-        key_id = opts.key_id or opts.subject
-        principals = opts.principals or default_principals(cert_type, opts.subject)
-        _check_request(opts, req, key_id, principals, now)
+        if opts.unrestricted:
+            cert_type = req.cert_type or opts.cert_type or "user"
+            key_id = req.key_id or opts.key_id or opts.subject
+            principals = req.principals or opts.principals or default_principals(cert_type, opts.subject)
+        else:
+            cert_type = opts.cert_type or req.cert_type or "user"
+            key_id = opts.key_id or opts.subject
+            principals = opts.principals or default_principals(cert_type, opts.subject)
+            _check_request(opts, req, key_id, principals, now)
         valid_after, valid_before = self.validity(
             provisioner.claims,
             cert_type,
@@ -331,7 +336,7 @@ class SSHAuthority:
 
     async def renew(self, ca: Authority, ott: str) -> SSHIssued:
         tok = ParsedToken.parse(ott)
-        provisioner = ca.provisioners.for_token(tok)
+        provisioner = await ca.provisioner_for(tok)
         pop = provisioner.authorize_ssh_renew(tok, ca.token_context("ssh/renew"))
         await self._check_renewable(ca, pop)
         return await self._reissue(ca, pop, pop.certificate.public_key(), "renew")
@@ -339,7 +344,7 @@ class SSHAuthority:
     async def rekey(self, ca: Authority, ott: str, public_key: bytes) -> SSHIssued:
         key = _public_key(public_key, "publicKey")
         tok = ParsedToken.parse(ott)
-        provisioner = ca.provisioners.for_token(tok)
+        provisioner = await ca.provisioner_for(tok)
         pop = provisioner.authorize_ssh_rekey(tok, ca.token_context("ssh/rekey"))
         await self._check_renewable(ca, pop)
         return await self._reissue(ca, pop, key, "rekey")
@@ -347,13 +352,13 @@ class SSHAuthority:
     async def revoke(self, ca: Authority, *, serial: str, ott: str, reason_code: int, reason: str) -> None:
         serial = normalize_serial(serial)
         tok = ParsedToken.parse(ott)
-        provisioner = ca.provisioners.for_token(tok)
+        provisioner = await ca.provisioner_for(tok)
         opts = provisioner.authorize_ssh_revoke(tok, ca.token_context("ssh/revoke"))
         if isinstance(opts, SSHPOPOptions):
             self._check_issuer(opts.certificate)
             authorized = str(opts.certificate.serial)
         else:
-            authorized = normalize_serial(opts.serial)
+            authorized = serial if opts.any_serial else normalize_serial(opts.serial)
         if authorized != serial:
             raise Unauthorized("token subject does not match the serial number to revoke")
         record = await ca.store.get_certificate(serial, "ssh")

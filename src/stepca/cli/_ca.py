@@ -29,7 +29,45 @@ def ca_options(fn: F) -> F:
     return fn
 
 
+def _remember_oidc_flag(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    ctx.meta.setdefault(_OIDC_META, {})[param.name] = value
+    return value
+
+
+_OIDC_META = "stepca.oidc_flags"
+
+
 def provisioner_options(fn: F) -> F:
+    """--provisioner/--kid/--key/--provisioner-password-file, and the OIDC login flags
+    (--console, --listen, --oidc-timeout): those are kept in the click context for
+    :func:`select_signer`, so commands do not carry them as parameters."""
+    for flags, kwargs in (
+        (
+            ("--oidc-timeout",),
+            {
+                "default": "2m",
+                "show_default": True,
+                "metavar": "DURATION",
+                "help": "OIDC: how long to wait for the browser login.",
+            },
+        ),
+        (
+            ("--listen",),
+            {
+                "metavar": "ADDR",
+                "help": "OIDC: the local address for the login redirect (default: the provisioner's "
+                "listenAddress, else 127.0.0.1 on a random port).",
+            },
+        ),
+        (
+            ("--console",),
+            {
+                "is_flag": True,
+                "help": "OIDC: print the login URL and read the code here instead of opening a browser.",
+            },
+        ),
+    ):
+        fn = click.option(*flags, expose_value=False, callback=_remember_oidc_flag, **kwargs)(fn)
     fn = click.option(
         "--provisioner-password-file",
         "provisioner_password_file",
@@ -110,6 +148,73 @@ def _jwk_choices(provs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [p for p in provs if str(p.get("type", "")).upper() == "JWK" and isinstance(p.get("key"), dict)]
 
 
+def _oidc_choices(provs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        p
+        for p in provs
+        if str(p.get("type", "")).upper() == "OIDC" and p.get("clientID") and p.get("configurationEndpoint")
+    ]
+
+
+@dataclass
+class OIDCSigner:
+    """An OIDC provisioner: its "token" is the ID token of a browser login (one per command)."""
+
+    name: str
+    client_id: str
+    client_secret: str
+    configuration_endpoint: str
+    listen: str
+    console: bool
+    timeout: float
+    type_name: str = "OIDC"
+    id_token: str | None = None
+
+    def token(self, ctx: CAContext, subject: str, endpoint: str, **claims: Any) -> str:
+        """The ID token (``endpoint`` and ``claims`` do not apply: the provider signs it)."""
+        if self.id_token is None:
+            from stepca.client.oauth import OAuthError, OIDCLoginRequest, oidc_login
+
+            try:
+                resp = oidc_login(
+                    OIDCLoginRequest(
+                        provider=self.configuration_endpoint,
+                        client_id=self.client_id,
+                        client_secret=self.client_secret,
+                        listen=self.listen,
+                        console=self.console,
+                        timeout=self.timeout,
+                        login_hint=subject if "@" in subject else "",
+                    ),
+                    progress=lambda line: click.echo(line, err=True),
+                )
+            except OAuthError as exc:
+                fail(str(exc))
+            self.id_token = resp.id_token
+        return self.id_token
+
+
+def _oidc_signer(prov: dict[str, Any]) -> OIDCSigner:
+    from stepca._durations import parse_duration
+
+    flags = click.get_current_context().meta.get(_OIDC_META, {})
+    try:
+        timeout = parse_duration(str(flags.get("oidc_timeout") or "2m")).total_seconds()
+    except ValueError as exc:
+        fail(f"flag --oidc-timeout: {exc}")
+    if timeout <= 0:
+        fail("flag --oidc-timeout must be a positive duration")
+    return OIDCSigner(
+        name=str(prov["name"]),
+        client_id=str(prov["clientID"]),
+        client_secret=str(prov.get("clientSecret") or ""),
+        configuration_endpoint=str(prov["configurationEndpoint"]),
+        listen=flags.get("listen") or str(prov.get("listenAddress") or ""),
+        console=bool(flags.get("console")),
+        timeout=timeout,
+    )
+
+
 def select_signer(
     ctx: CAContext,
     *,
@@ -118,8 +223,10 @@ def select_signer(
     password_file: str | None,
     key_file: str | None,
     announce: bool = True,
-) -> TokenSigner:
-    """Pick a JWK provisioner (flags, the only one, or an arrow-key picker) and decrypt its key."""
+    allow_oidc: bool = True,
+) -> TokenSigner | OIDCSigner:
+    """Pick a provisioner (flags, the only one, or an arrow-key picker): a JWK provisioner's key
+    is decrypted; an OIDC provisioner logs in with the browser when its token is asked for."""
     from stepca.crypto import jose
 
     if key_file:
@@ -131,20 +238,30 @@ def select_signer(
     with ctx.client() as client:
         provs = client.provisioners()
     candidates = _jwk_choices(provs)
+    oidc = _oidc_choices(provs) if allow_oidc and not kid else []
     if provisioner:
         candidates = [p for p in candidates if p.get("name") == provisioner]
+        oidc = [p for p in oidc if p.get("name") == provisioner]
     if kid:
         candidates = [p for p in candidates if p["key"].get("kid") == kid]
-    if not candidates:
+    if not candidates and not oidc:
         what = " ".join(
             x for x in (f"name {provisioner!r}" if provisioner else "", f"kid {kid!r}" if kid else "") if x
         )
-        fail(f"no JWK provisioner{' with ' + what if what else ''} found on the CA")
-    chosen_kid = choose(
+        kinds = "JWK or OIDC" if allow_oidc else "JWK"
+        fail(f"no {kinds} provisioner{' with ' + what if what else ''} found on the CA")
+    chosen = choose(
         "What provisioner key do you want to use?",
-        [(f"{p['key'].get('kid')} ({p.get('name')})", str(p["key"].get("kid"))) for p in candidates],
+        [(f"{p['key'].get('kid')} ({p.get('name')})", "jwk:" + str(p["key"].get("kid"))) for p in candidates]
+        + [(f"{p['clientID']} ({p.get('name')})", "oidc:" + str(p["clientID"])) for p in oidc],
         "--provisioner or --kid",
     )
+    if chosen.startswith("oidc:"):
+        prov = next(p for p in oidc if "oidc:" + str(p["clientID"]) == chosen)
+        if announce:
+            ok("Key ID", f"{prov['clientID']} ({prov['name']})")
+        return _oidc_signer(prov)
+    chosen_kid = chosen[4:]
     prov = next(p for p in candidates if p["key"].get("kid") == chosen_kid)
     if announce:
         ok("Provisioner", f"{prov['name']} (JWK) [kid: {chosen_kid}]")

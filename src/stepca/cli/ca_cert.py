@@ -19,7 +19,7 @@ from stepca.cli._ui import confirm_overwrite, fail, ok
 @click.command("certificate")
 @click.argument("subject")
 @click.argument("crt_file")
-@click.argument("key_file")
+@click.argument("key_file", required=False)
 @click.option("--token", help="A one-time token from 'step ca token' (otherwise one is generated).")
 @provisioner_options
 @click.option("--password-file", type=click.Path(), help="Alias of --provisioner-password-file.")
@@ -34,7 +34,7 @@ from stepca.cli._ui import confirm_overwrite, fail, ok
 def certificate(
     subject: str,
     crt_file: str,
-    key_file: str,
+    key_file: str | None,
     token: str | None,
     token_key: str | None,
     provisioner: str | None,
@@ -55,16 +55,25 @@ def certificate(
 
     Writes CRT_FILE (the certificate followed by the intermediate) and KEY_FILE (unencrypted,
     mode 0600).
+
+    With an OIDC provisioner, a browser opens to log in with the OpenID Provider (--console prints
+    the URL instead); its ID token authorizes the certificate, whose names come from the token
+    (the subject, the email and the issuer#subject URI). SUBJECT may then be left out:
+    `step ca certificate CRT_FILE KEY_FILE --provisioner NAME`.
     """
+    from stepca.cli._ca import OIDCSigner
     from stepca.crypto.keys import KeySpecError, generate_private_key
     from stepca.crypto.x509build import build_csr
 
+    if key_file is None:  # `step ca certificate crt key`: the subject comes from an OIDC login
+        subject, crt_file, key_file = "", subject, crt_file
     ctx = resolve_ca(ca_url, root)
     confirm_overwrite(crt_file, force)
     confirm_overwrite(key_file, force)
     if token:
-        _sub, tok_sans = token_sans(token)
-        sans = list(san) or tok_sans or [subject]
+        tok_sub, tok_sans = token_sans(token)
+        subject = subject or tok_sub or ""
+        sans = list(san) or tok_sans or ([subject] if subject else [])
     else:
         signer = select_signer(
             ctx,
@@ -73,8 +82,17 @@ def certificate(
             password_file=provisioner_password_file or password_file,
             key_file=token_key,
         )
-        sans = list(san) or [subject]
-        token = signer.token(ctx, subject, "sign", sans=sans)
+        if isinstance(signer, OIDCSigner):
+            token = signer.token(ctx, subject, "sign")
+            subject, oidc_sans = oidc_names(token)
+            sans = list(san) or oidc_sans
+        else:
+            if not subject:
+                fail("SUBJECT is required (only an OIDC login can tell it)")
+            sans = list(san) or [subject]
+            token = signer.token(ctx, subject, "sign", sans=sans)
+    if not subject and not sans:
+        fail("SUBJECT is required: the token names no subject")
     try:
         private_key = generate_private_key(kty, crv, size)
     except KeySpecError as exc:
@@ -87,6 +105,19 @@ def certificate(
     ok("Certificate", crt_file)
     write_key(key_file, private_key)
     ok("Private Key", key_file)
+
+
+def oidc_names(id_token: str) -> tuple[str, list[str]]:
+    """The certificate names an ID token gives, as the CA computes them: ``sub`` as the subject,
+    the email and ``{iss}#{sub}`` as SANs (read without verification: the CA verifies)."""
+    from stepca.crypto.jose import CompactJWS, JOSEError
+    from stepca.provisioner.oidc import certificate_names
+
+    try:
+        claims = CompactJWS(id_token).claims()
+    except JOSEError as exc:
+        fail(f"invalid ID token: {exc}")
+    return certificate_names(claims)
 
 
 @click.command("sign")

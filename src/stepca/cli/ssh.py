@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from stepca.cli._ca import CAContext, ca_options, provisioner_options, resolve_ca, select_signer
+from stepca.cli._ca import (
+    CAContext,
+    OIDCSigner,
+    ca_options,
+    provisioner_options,
+    resolve_ca,
+    select_signer,
+)
 from stepca.cli._ui import confirm_overwrite, fail, info, ok, read_password
 from stepca.cli.main import CONTEXT_SETTINGS
 
@@ -243,6 +250,8 @@ def certificate(
         signer = select_signer(
             ctx, provisioner=provisioner, kid=kid, password_file=provisioner_password_file, key_file=token_key
         )
+        if isinstance(signer, OIDCSigner):  # the CA gives the principals the login proves
+            request_principals = list(principals)
         token = signer.token(ctx, key_id, "ssh/sign", extra=claim)
     add_user_key = generate_private_key("EC", "P-256") if add_user else None
     with ctx.client() as client:
@@ -557,6 +566,143 @@ def renew(
         resp = client.ssh_renew(token)
     _write_line(target, resp.crt, cert.key_id.decode(errors="replace"))
     ok("Certificate", target)
+
+
+@ssh.command("login")
+@click.argument("identity", required=False)
+@click.option("--token", help="A one-time token from 'step ca token --ssh' (otherwise one is generated).")
+@provisioner_options
+@click.option("--principal", "-n", "principals", multiple=True, help="A principal to ask for; repeatable.")
+@click.option("--not-before", help="Certificate validity start: RFC 3339 time or duration.")
+@click.option("--not-after", help="Certificate validity end: RFC 3339 time or duration (e.g. 8h).")
+@click.option("--comment", help="The comment of the key in the agent (default: IDENTITY).")
+@ca_options
+def login(
+    identity: str | None,
+    token: str | None,
+    token_key: str | None,
+    provisioner: str | None,
+    kid: str | None,
+    provisioner_password_file: str | None,
+    principals: tuple[str, ...],
+    not_before: str | None,
+    not_after: str | None,
+    comment: str | None,
+    ca_url: str | None,
+    root: str | None,
+) -> None:
+    """Log in: get an SSH user certificate for IDENTITY and add it, with a new private key, to
+    the running ssh-agent ($SSH_AUTH_SOCK) until it expires.
+
+    With an OIDC provisioner a browser opens to log in, IDENTITY may be left out (the email of
+    the login is used) and the CA chooses the principals (the email's local part, a sanitized
+    form of it, and the email). Nothing is written to disk.
+    """
+    from datetime import UTC, datetime
+
+    from stepca.cli.ca_token import ssh_step_claim
+    from stepca.client.sshagent import Agent, AgentError
+    from stepca.crypto.keys import generate_private_key
+    from stepca.crypto.sshcert import certificate_from_blob, key_blob
+
+    valid_after = _validity_flag(not_before, "--not-before")
+    valid_before = _validity_flag(not_after, "--not-after")
+    ctx = resolve_ca(ca_url, root)
+    try:  # the agent must be there before anyone logs in
+        Agent().close()
+    except AgentError as exc:
+        fail(str(exc))
+    request_principals = list(principals)
+    if not token:
+        signer = select_signer(
+            ctx, provisioner=provisioner, kid=kid, password_file=provisioner_password_file, key_file=token_key
+        )
+        if isinstance(signer, OIDCSigner):
+            token = signer.token(ctx, identity or "", "ssh/sign")
+            identity = identity or str(_token_ssh_claims_email(token))
+        else:
+            if not identity:
+                fail("IDENTITY is required (only an OIDC login can tell it)")
+            claim = ssh_step_claim(
+                identity,
+                host=False,
+                principals=principals,
+                valid_after=valid_after,
+                valid_before=valid_before,
+            )
+            request_principals = claim["step"]["ssh"]["principals"]
+            token = signer.token(ctx, identity, "ssh/sign", extra=claim)
+    elif not identity:
+        identity = str(_token_ssh_claims_email(token))
+    key = generate_private_key("EC", "P-256")
+    with ctx.client() as client:
+        resp = client.ssh_sign(
+            key_blob(key),
+            token,
+            cert_type="user",
+            principals=request_principals,
+            valid_after=valid_after or "",
+            valid_before=valid_before or "",
+        )
+    ok("CA", ctx.ca_url)
+    cert = certificate_from_blob(resp.crt)
+    lifetime = int(cert.valid_before - datetime.now(UTC).timestamp())
+    try:
+        with Agent() as agent:
+            agent.add_certificate(key, resp.crt, comment or identity, lifetime=max(lifetime, 1))
+    except AgentError as exc:
+        fail(str(exc))
+    ok("SSH Agent", "yes")
+
+
+def _token_ssh_claims_email(token: str) -> str:
+    """The email (else the subject) of a token, read without verification."""
+    from stepca.crypto.jose import CompactJWS, JOSEError
+
+    try:
+        claims = CompactJWS(token).claims()
+    except JOSEError as exc:
+        fail(f"invalid token: {exc}")
+    value = claims.get("email") or claims.get("sub") or ""
+    if not isinstance(value, str) or not value:
+        fail("the token names no identity: pass IDENTITY")
+    return value
+
+
+@ssh.command("logout")
+@click.argument("identity", required=False)
+@click.option("--all", "all_", is_flag=True, help="Remove every SSH certificate from the agent.")
+def logout(identity: str | None, all_: bool) -> None:
+    """Remove from the ssh-agent the certificates (and their keys) of IDENTITY: those whose key
+    id or comment is IDENTITY, as `step ssh login IDENTITY` added them; --all removes every
+    certificate. Plain keys are left alone."""
+    from stepca.client.sshagent import Agent, AgentError
+    from stepca.crypto.sshcert import SSHFormatError, certificate_from_blob
+
+    if not identity and not all_:
+        fail("IDENTITY or --all is required")
+    removed = 0
+    try:
+        with Agent() as agent:
+            for ident in agent.identities():
+                if not ident.key_type.endswith("-cert-v01@openssh.com"):
+                    continue
+                try:
+                    key_id = certificate_from_blob(ident.blob).key_id.decode(errors="replace")
+                except (SSHFormatError, ValueError):
+                    key_id = ""
+                if all_ or identity in (key_id, ident.comment):
+                    agent.remove(ident.blob)
+                    removed += 1
+                    ok("Identity removed", ident.comment or key_id)
+    except AgentError as exc:
+        fail(str(exc))
+    if not removed:
+        fail(
+            f"no certificate of {identity} in the ssh-agent"
+            if identity
+            else "no certificate in the ssh-agent"
+        )
 
 
 @ssh.command("revoke")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from stepca.authority.claims import EffectiveClaims
 from stepca.crypto.jose import CompactJWS, JOSEError
@@ -96,6 +96,12 @@ def _check_crit(header: dict[str, Any]) -> None:
         raise Unauthorized("invalid token: unsupported critical header (crit)")
 
 
+#: how a certificate's names follow from the token (see ``stepca.authority.names``): "token" — the
+#: CSR's names, each authorized by the token's ``sans`` [JWK]; "fixed" — checked the same way, but the
+#: certificate gets every authorized name [OIDC]; "request" — the CSR's names as they are [OIDC admin]
+NameRule = Literal["token", "fixed", "request"]
+
+
 @dataclass(frozen=True, slots=True)
 class X509SignOptions:
     provisioner: Provisioner
@@ -103,6 +109,7 @@ class X509SignOptions:
     sans: tuple[str, ...]
     token_id: str
     token_expires: int
+    names: NameRule = "token"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +118,8 @@ class RevokeOptions:
     serial: str
     token_id: str
     token_expires: int
+    #: the token may revoke any certificate (an OIDC admin), not only the one named by ``serial``
+    any_serial: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +135,9 @@ class SSHSignOptions:
     valid_before: str
     token_id: str
     token_expires: int
+    #: the request chooses type, key id and principals (an OIDC admin); ``principals`` are then
+    #: only the default
+    unrestricted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +216,9 @@ class Provisioner:
     """Base class. ``credential_id`` goes into the certificate's provisioner extension."""
 
     type_name: ClassVar[str] = "NOOP"
+    #: True when :meth:`prepare` must be awaited before a token is authorized (keys fetched from
+    #: elsewhere, e.g. an OpenID Provider's JWKS)
+    fetches_keys: ClassVar[bool] = False
 
     def __init__(self, config: ProvisionerBase, claims: EffectiveClaims) -> None:
         self.config = config
@@ -241,6 +256,10 @@ class Provisioner:
 
     async def close(self) -> None:
         """Called after a reload swapped this configuration out, and at shutdown."""
+
+    async def prepare(self, tok: ParsedToken) -> None:
+        """Awaited before ``tok`` is authorized when ``fetches_keys`` (e.g. fetch a key set that
+        does not have the token's ``kid`` yet)."""
 
     # ------------------------------------------------------------------ capabilities
 

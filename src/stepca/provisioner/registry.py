@@ -35,6 +35,12 @@ def _jwk() -> type[Provisioner]:
     return JWKProvisioner
 
 
+def _oidc() -> type[Provisioner]:
+    from stepca.provisioner.oidc import OIDCProvisioner
+
+    return OIDCProvisioner
+
+
 def _sshpop() -> type[Provisioner]:
     from stepca.provisioner.sshpop import SSHPOPProvisioner
 
@@ -46,6 +52,7 @@ def _sshpop() -> type[Provisioner]:
 #: load and refuses every token with a 401 that says so.
 TYPES: dict[str, Callable[[], type[Provisioner]]] = {
     "JWK": _jwk,
+    "OIDC": _oidc,
     "SSHPOP": _sshpop,
 }
 
@@ -98,6 +105,7 @@ class ProvisionerRegistry:
         self._by_kid: dict[str, Provisioner] = {}
         self._by_name: dict[str, list[Provisioner]] = {}
         self._by_credential: dict[tuple[str, str], Provisioner] = {}
+        self._by_client_id: dict[str, Provisioner] = {}
         seen: set[tuple[str, str, str]] = set()
         for cfg in configs:
             p = build_provisioner(cfg, authority_claims)
@@ -108,6 +116,14 @@ class ProvisionerRegistry:
             self.all.append(p)
             self._by_name.setdefault(p.name, []).append(p)
             self._by_credential[(p.name, p.credential_id)] = p
+            client_id = getattr(p, "client_id", None)
+            if client_id:
+                if client_id in self._by_client_id:
+                    raise ValueError(
+                        f"provisioners {self._by_client_id[client_id].describe()} and {p.describe()} "
+                        f"share the client id {client_id}"
+                    )
+                self._by_client_id[client_id] = p
             kid = getattr(p, "kid", None)
             if kid:
                 if kid in self._by_kid:
@@ -121,7 +137,9 @@ class ProvisionerRegistry:
         return len(self.all)
 
     def for_token(self, tok: ParsedToken) -> Provisioner:
-        """The provisioner a token claims to come from (``iss`` + header ``kid``)."""
+        """The provisioner a token claims to come from: ``iss`` (the provisioner name) and the
+        header ``kid`` for JWK; for an OpenID Provider's ID token, the client id in ``azp`` or
+        ``aud`` (as smallstep looks OIDC provisioners up)."""
         kid = tok.kid
         if kid:
             p = self._by_name_kid.get((tok.issuer, kid))
@@ -130,10 +148,19 @@ class ProvisionerRegistry:
         candidates = [p for p in self._by_name.get(tok.issuer, []) if not getattr(p, "kid", None)]
         if len(candidates) == 1:
             return candidates[0]
-        for p in self.all:
-            matcher = getattr(p, "matches_token", None)
-            if matcher is not None and matcher(tok):
-                return p
+        if self._by_client_id:
+            azp = tok.claims.get("azp")
+            if isinstance(azp, str) and azp in self._by_client_id:
+                return self._by_client_id[azp]
+            aud = tok.claims.get("aud")
+            for a in [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []:
+                if isinstance(a, str) and a in self._by_client_id:
+                    return self._by_client_id[a]
+            # an ID token of a known provider for another client: no provisioner has its client id,
+            # so any provisioner of that provider refuses it, and says why (the audience)
+            for p in self._by_client_id.values():
+                if getattr(p, "issuer", None) == tok.issuer:
+                    return p
         raise Unauthorized("invalid token: no provisioner matches the token issuer and key id")
 
     def by_kid(self, kid: str) -> Provisioner | None:
