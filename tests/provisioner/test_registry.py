@@ -27,9 +27,7 @@ def test_an_unsupported_type_is_reported_once_and_refuses(
     session_ca: CAProcess, caplog: pytest.LogCaptureFixture
 ) -> None:
     cfg = session_ca.pki.config()
-    cfg["authority"]["provisioners"].append(
-        {"type": "AWS", "name": "Amazon", "accounts": ["123456789012"]}
-    )
+    cfg["authority"]["provisioners"].append({"type": "AWS", "name": "Amazon", "accounts": ["123456789012"]})
     config = parse_ca_config(cfg)
     with caplog.at_level(logging.WARNING, logger="stepca.provisioner"):
         reg = ProvisionerRegistry(
