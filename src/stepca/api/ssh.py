@@ -39,8 +39,7 @@ if TYPE_CHECKING:
 def _ssh(ca: Authority) -> SSHAuthority:
     if ca.ssh is None:
         raise NotImplementedByCA("the SSH certificate authority is not configured (no ssh block in ca.json)")
-    ssh: SSHAuthority = ca.ssh
-    return ssh
+    return ca.ssh
 
 
 def _issued(fields: dict[str, Any], issued: SSHIssued, add_user: bool = False) -> web.Response:
@@ -51,42 +50,25 @@ def _issued(fields: dict[str, Any], issued: SSHIssued, add_user: bool = False) -
 
 
 async def ssh_sign(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
-    from stepca.authority import ssh_issuer
-
     req = SSHSignRequest.from_json(await read_json(request))
-    issued = await _ssh(ca).sign(
-        ca,
-        ssh_issuer.SSHSignRequest(
-            public_key=req.public_key,
-            ott=req.ott,
-            cert_type=req.cert_type,
-            key_id=req.key_id,
-            principals=req.principals,
-            valid_after=req.valid_after,
-            valid_before=req.valid_before,
-            add_user_public_key=req.add_user_public_key,
-        ),
-    )
-    return _issued(fields, issued, add_user=True)
+    return _issued(fields, await _ssh(ca).sign(req), add_user=True)
 
 
 async def ssh_renew(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
     req = SSHRenewRequest.from_json(await read_json(request))
-    return _issued(fields, await _ssh(ca).renew(ca, req.ott))
+    return _issued(fields, await _ssh(ca).renew(req.ott))
 
 
 async def ssh_rekey(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
     req = SSHRekeyRequest.from_json(await read_json(request))
-    return _issued(fields, await _ssh(ca).rekey(ca, req.ott, req.public_key))
+    return _issued(fields, await _ssh(ca).rekey(req.ott, req.public_key))
 
 
 async def ssh_revoke(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
     req = SSHRevokeRequest.from_json(await read_json(request))
     if not req.passive:
         raise NotImplementedByCA("non-passive revocation not implemented")
-    await _ssh(ca).revoke(
-        ca, serial=req.serial, ott=req.ott, reason_code=int(req.reason_code), reason=req.reason
-    )
+    await _ssh(ca).revoke(serial=req.serial, ott=req.ott, reason_code=int(req.reason_code), reason=req.reason)
     fields["serial"] = req.serial
     return json_response(RevokeResponse())
 
@@ -118,12 +100,12 @@ async def ssh_config(request: web.Request, ca: Authority, fields: dict[str, Any]
 
 async def ssh_check_host(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
     req = SSHCheckHostRequest.from_json(await read_json(request))
-    hosts = await _ssh(ca).host_principals(ca, valid_at=None)
+    hosts = await _ssh(ca).host_principals(valid_at=None)
     return json_response(SSHCheckHostResponse(req.principal in hosts))
 
 
 async def ssh_hosts(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
-    hosts = await _ssh(ca).host_principals(ca, valid_at=int(time.time()))
+    hosts = await _ssh(ca).host_principals(valid_at=int(time.time()))
     return json_response(SSHHostsResponse(tuple(SSHHost(h) for h in hosts)))
 
 

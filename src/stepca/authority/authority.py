@@ -17,19 +17,21 @@ from cryptography.hazmat.primitives import serialization
 from stepca.authority.claims import EffectiveClaims, x509_validity
 from stepca.authority.issuance import Issuance, Issued
 from stepca.authority.names import authorize_names, request_names
+from stepca.authority.services import Services
 from stepca.authority.timeparse import check_not_too_old, parse_time_duration
 from stepca.authority.x509_issuer import LeafRequest, X509Issuer
 from stepca.config import CAConfig
 from stepca.crypto.keys import PrivateKey
 from stepca.crypto.pem import sha256_fingerprint
-from stepca.db.operations import IssueOp, RevokeOp, UseTokenOp
+from stepca.db.operations import RevokeOp, UseTokenOp
 from stepca.db.records import RevocationRecord, TokenReusedError, UsedToken
 from stepca.errors import BadRequest, Forbidden, NotFound, NotImplementedByCA, Unauthorized
-from stepca.provisioner.base import ParsedToken, Provisioner, TokenContext
+from stepca.provisioner.base import ParsedToken, Provisioner
 from stepca.provisioner.registry import ProvisionerRegistry
 from stepca.reasons import check_reason_code
 
 if TYPE_CHECKING:
+    from stepca.authority.ssh_issuer import SSHAuthority, SSHSource
     from stepca.db.store import Store
 
 log = logging.getLogger("stepca.authority")
@@ -59,15 +61,13 @@ class Authority:
         federated_roots: list[x509.Certificate],
         intermediate: x509.Certificate,
         intermediate_key: PrivateKey,
-        store: Store,
+        store: Store | None,
         start_time: float,
-        ssh: Any = None,
+        ssh_source: SSHSource | None = None,
     ) -> None:
         self.config = config
         self.raw_config = raw_config
-        self.store = store
         self.start_time = start_time
-        self.ssh = ssh
         self.roots = roots
         self.root_pems = [r.public_bytes(serialization.Encoding.PEM).decode() for r in roots]
         self.federated_pems = self.root_pems + [
@@ -77,9 +77,6 @@ class Authority:
             sha256_fingerprint(r.public_bytes(serialization.Encoding.DER)): pem
             for r, pem in zip(roots, self.root_pems, strict=True)
         }
-        self.issuance = Issuance(X509Issuer(intermediate, intermediate_key, config.authority.template), store)
-        self.issuer = self.issuance.issuer
-        self.chain_pems: tuple[str, ...] = self.issuance.chain_pems
         base_claims = EffectiveClaims().merged(config.authority.claims)
         if config.authority.disable_issued_at_check:
             from dataclasses import replace
@@ -92,23 +89,26 @@ class Authority:
         self.audiences = build_audiences(config.dns_names)
         self.backdate = config.authority.backdate
         self.tls_options = _tls_options(raw_config)
-
-    # ------------------------------------------------------------------ helpers
-
-    def token_context(self, endpoint: str, now: float | None = None) -> TokenContext:
-        return TokenContext(
-            audiences=self.audiences[endpoint], now=now or time.time(), start_time=self.start_time
+        self.services = Services(
+            provisioners=self.provisioners, audiences=self.audiences, start_time=start_time, store=store
         )
+        self.issuance = Issuance(
+            X509Issuer(intermediate, intermediate_key, config.authority.template), self.services
+        )
+        self.issuer = self.issuance.issuer
+        self.chain_pems: tuple[str, ...] = self.issuance.chain_pems
+        self.token_context = self.services.token_context
+        self.provisioner_for = self.services.provisioner_for
+        self.record = self.services.record
+        self.ssh: SSHAuthority | None = None
+        if ssh_source is not None:
+            from stepca.authority.ssh_issuer import SSHAuthority
 
-    async def record(self, op: IssueOp | RevokeOp) -> None:
-        await self.issuance.record(op)
+            self.ssh = SSHAuthority(ssh_source, self.services)
 
-    async def provisioner_for(self, tok: ParsedToken) -> Provisioner:
-        """The provisioner of a token, ready to check it (its keys fetched when it fetches keys)."""
-        provisioner = self.provisioners.for_token(tok)
-        if provisioner.fetches_keys:
-            await provisioner.prepare(tok)
-        return provisioner
+    @property
+    def store(self) -> Store:
+        return self.services.store
 
     # ------------------------------------------------------------------ sign
 

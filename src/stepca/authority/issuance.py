@@ -8,23 +8,19 @@ same method, so every certificate the CA hands out is recorded the same way (or 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stepca.crypto.pem import der_to_pem
-from stepca.db.operations import IssueOp, RevokeOp
-from stepca.db.records import AlreadyRevokedError, CertificateRecord, TokenReusedError, UsedToken
-from stepca.errors import BadRequest, StepError, Unauthorized
+from stepca.db.operations import IssueOp
+from stepca.db.records import CertificateRecord, UsedToken
 
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from stepca.authority.services import Services
     from stepca.authority.x509_issuer import LeafRequest, X509Issuer
-    from stepca.db.store import Store
     from stepca.provisioner.base import Provisioner
-
-log = logging.getLogger("stepca.authority")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,22 +35,10 @@ class Issued:
 class Issuance:
     """Signs authorized leaf requests with the intermediate and records them in the store."""
 
-    def __init__(self, issuer: X509Issuer, store: Store) -> None:
+    def __init__(self, issuer: X509Issuer, services: Services) -> None:
         self.issuer = issuer
-        self.store = store
+        self.services = services
         self.chain_pems: tuple[str, ...] = (issuer.pem,)
-
-    async def record(self, op: IssueOp | RevokeOp) -> None:
-        """Apply a write; the typed refusals become API errors, anything else a 500 (logged)."""
-        outcome = await self.store.apply(op)
-        if outcome is None:
-            return
-        if isinstance(outcome, TokenReusedError):
-            raise Unauthorized("token already used")
-        if isinstance(outcome, AlreadyRevokedError):
-            raise BadRequest(f"certificate with serial number {outcome.args[0]} is already revoked")
-        log.error("database write failed: %s", outcome)
-        raise StepError("the certificate could not be stored")
 
     async def issue(
         self,
@@ -70,7 +54,7 @@ class Issuance:
         The certificate is returned only once the store says it is durably recorded.
         """
         cert, der = self.issuer.issue(leaf)
-        await self.record(
+        await self.services.record(
             IssueOp(
                 cert=CertificateRecord(
                     serial=str(cert.serial_number),

@@ -10,7 +10,6 @@ SSHPOP token (proof of possession of a host certificate); revoke takes either.
 
 from __future__ import annotations
 
-import base64
 import secrets
 import time
 from dataclasses import dataclass
@@ -44,13 +43,14 @@ from stepca.crypto.sshcert import (
 from stepca.db.operations import IssueOp, RevokeOp
 from stepca.db.records import CertificateRecord, RevocationRecord, UsedToken
 from stepca.errors import BadRequest, Forbidden, InternalError, NotImplementedByCA, Unauthorized
+from stepca.messages import SSHSignRequest
 from stepca.provisioner.base import ParsedToken, Provisioner, SSHPOPOptions, SSHSignOptions
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from stepca.authority.authority import Authority
     from stepca.authority.claims import EffectiveClaims
+    from stepca.authority.services import Services
     from stepca.config import CAConfig
 
 #: the extensions of a user certificate, as smallstep sets them (host certificates have none)
@@ -66,20 +66,6 @@ ADD_USER_COMMAND = "sudo useradd -m <principal>; nc -q0 localhost 22"
 MIN_RSA_BITS = 2048
 _FOREVER = 0xFFFFFFFFFFFFFFFF
 _TYPES = {"user": SSHCertificateType.USER, "host": SSHCertificateType.HOST}
-
-
-@dataclass(frozen=True, slots=True)
-class SSHSignRequest:
-    """``POST /ssh/sign`` after wire decoding; empty values are unset."""
-
-    public_key: bytes
-    ott: str
-    cert_type: str = ""
-    key_id: str = ""
-    principals: tuple[str, ...] = ()
-    valid_after: str = ""
-    valid_before: str = ""
-    add_user_public_key: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +153,11 @@ class SSHSource(Protocol):
 
 
 class SSHAuthority:
-    def __init__(self, loaded: SSHSource) -> None:
+    """The SSH CA of one configuration: signs, renews, rekeys and revokes SSH certificates with
+    the services the X.509 authority shares (provisioners, token context, store)."""
+
+    def __init__(self, loaded: SSHSource, services: Services) -> None:
+        self.services = services
         self.signers: dict[str, PrivateKey | None] = {
             "user": loaded.ssh_user_key,
             "host": loaded.ssh_host_key,
@@ -187,15 +177,15 @@ class SSHAuthority:
 
     # ------------------------------------------------------------------ sign
 
-    async def sign(self, ca: Authority, req: SSHSignRequest) -> SSHIssued:
+    async def sign(self, req: SSHSignRequest) -> SSHIssued:
         public_key = _public_key(req.public_key, "publicKey")
         add_user_key = (
             _public_key(req.add_user_public_key, "addUserPublicKey") if req.add_user_public_key else None
         )
         now_ts = time.time()
         tok = ParsedToken.parse(req.ott)
-        provisioner = await ca.provisioner_for(tok)
-        opts = provisioner.authorize_ssh_sign(tok, ca.token_context("ssh/sign", now_ts))
+        provisioner = await self.services.provisioner_for(tok)
+        opts = provisioner.authorize_ssh_sign(tok, self.services.token_context("ssh/sign", now_ts))
         now = datetime.fromtimestamp(int(now_ts), UTC)
         if opts.unrestricted:
             cert_type = req.cert_type or opts.cert_type or "user"
@@ -224,7 +214,7 @@ class SSHAuthority:
                 extensions=tuple((e.encode(), b"") for e in USER_EXTENSIONS) if cert_type == "user" else (),
             )
         )
-        await ca.record(
+        await self.services.record(
             IssueOp(
                 cert=_record(cert, blob, provisioner, "sign"),
                 token=UsedToken(opts.token_id, provisioner.id, opts.token_expires),
@@ -232,7 +222,7 @@ class SSHAuthority:
         )
         add_user_blob = None
         if add_user_key is not None and _valid_for_add_user(cert_type, principals):
-            add_user_blob = await self._add_user(ca, add_user_key, cert, provisioner)
+            add_user_blob = await self._add_user(add_user_key, cert, provisioner)
         return SSHIssued(blob, cert, provisioner, add_user_blob)
 
     def validity(
@@ -287,9 +277,7 @@ class SSHAuthority:
                 f"duration for selected provisioner of {format_duration(hi + self.backdate)}"
             )
 
-    async def _add_user(
-        self, ca: Authority, key: PublicKey, subject: SSHCertificate, provisioner: Provisioner
-    ) -> bytes:
+    async def _add_user(self, key: PublicKey, subject: SSHCertificate, provisioner: Provisioner) -> bytes:
         """The add-user certificate: lets ``provisioner`` run useradd for the first principal."""
         principal = subject.valid_principals[0].decode()
         command = self.add_user_command.replace("<principal>", principal)
@@ -304,7 +292,7 @@ class SSHAuthority:
                 critical_options=((b"force-command", command.encode()),),
             )
         )
-        await ca.record(IssueOp(cert=_record(cert, blob, provisioner, "sign")))
+        await self.services.record(IssueOp(cert=_record(cert, blob, provisioner, "sign")))
         return blob
 
     def _issue(self, spec: _CertSpec) -> tuple[SSHCertificate, bytes]:
@@ -334,26 +322,26 @@ class SSHAuthority:
 
     # ------------------------------------------------------------------ renew / rekey / revoke
 
-    async def renew(self, ca: Authority, ott: str) -> SSHIssued:
+    async def renew(self, ott: str) -> SSHIssued:
         tok = ParsedToken.parse(ott)
-        provisioner = await ca.provisioner_for(tok)
-        pop = provisioner.authorize_ssh_renew(tok, ca.token_context("ssh/renew"))
-        await self._check_renewable(ca, pop)
-        return await self._reissue(ca, pop, pop.certificate.public_key(), "renew")
+        provisioner = await self.services.provisioner_for(tok)
+        pop = provisioner.authorize_ssh_renew(tok, self.services.token_context("ssh/renew"))
+        await self._check_renewable(pop)
+        return await self._reissue(pop, pop.certificate.public_key(), "renew")
 
-    async def rekey(self, ca: Authority, ott: str, public_key: bytes) -> SSHIssued:
+    async def rekey(self, ott: str, public_key: bytes) -> SSHIssued:
         key = _public_key(public_key, "publicKey")
         tok = ParsedToken.parse(ott)
-        provisioner = await ca.provisioner_for(tok)
-        pop = provisioner.authorize_ssh_rekey(tok, ca.token_context("ssh/rekey"))
-        await self._check_renewable(ca, pop)
-        return await self._reissue(ca, pop, key, "rekey")
+        provisioner = await self.services.provisioner_for(tok)
+        pop = provisioner.authorize_ssh_rekey(tok, self.services.token_context("ssh/rekey"))
+        await self._check_renewable(pop)
+        return await self._reissue(pop, key, "rekey")
 
-    async def revoke(self, ca: Authority, *, serial: str, ott: str, reason_code: int, reason: str) -> None:
+    async def revoke(self, *, serial: str, ott: str, reason_code: int, reason: str) -> None:
         serial = normalize_serial(serial)
         tok = ParsedToken.parse(ott)
-        provisioner = await ca.provisioner_for(tok)
-        opts = provisioner.authorize_ssh_revoke(tok, ca.token_context("ssh/revoke"))
+        provisioner = await self.services.provisioner_for(tok)
+        opts = provisioner.authorize_ssh_revoke(tok, self.services.token_context("ssh/revoke"))
         if isinstance(opts, SSHPOPOptions):
             self._check_issuer(opts.certificate)
             authorized = str(opts.certificate.serial)
@@ -361,8 +349,8 @@ class SSHAuthority:
             authorized = serial if opts.any_serial else normalize_serial(opts.serial)
         if authorized != serial:
             raise Unauthorized("token subject does not match the serial number to revoke")
-        record = await ca.store.get_certificate(serial, "ssh")
-        await ca.record(
+        record = await self.services.store.get_certificate(serial, "ssh")
+        await self.services.record(
             RevokeOp(
                 RevocationRecord(
                     serial=serial,
@@ -388,13 +376,13 @@ class SSHAuthority:
         except (InvalidSignature, UnsupportedAlgorithm, ValueError):
             raise Unauthorized("could not find valid ca signer to verify sshpop certificate") from None
 
-    async def _check_renewable(self, ca: Authority, pop: SSHPOPOptions) -> None:
+    async def _check_renewable(self, pop: SSHPOPOptions) -> None:
         self._check_issuer(pop.certificate)
         serial = str(pop.certificate.serial)
-        if await ca.store.get_revocation(serial, "ssh") is not None:
+        if await self.services.store.get_revocation(serial, "ssh") is not None:
             raise Unauthorized(f"certificate with serial number {serial} has been revoked")
 
-    async def _reissue(self, ca: Authority, pop: SSHPOPOptions, key: PublicKey, origin: str) -> SSHIssued:
+    async def _reissue(self, pop: SSHPOPOptions, key: PublicKey, origin: str) -> SSHIssued:
         """The old certificate's type, key id, principals, options and lifetime, from now."""
         old = pop.certificate
         if not old.valid_after or old.valid_before in (0, _FOREVER):
@@ -419,7 +407,7 @@ class SSHAuthority:
                 extensions=tuple(sorted(old.extensions.items())),
             )
         )
-        await ca.record(
+        await self.services.record(
             IssueOp(
                 cert=_record(cert, blob, pop.provisioner, origin),
                 token=UsedToken(pop.token_id, pop.provisioner.id, pop.token_expires),
@@ -428,16 +416,6 @@ class SSHAuthority:
         return SSHIssued(blob, cert, pop.provisioner)
 
     # ------------------------------------------------------------------ read-only
-
-    def keys_body(self, *, federated: bool = False) -> dict[str, list[str]]:
-        """``/ssh/roots`` (or ``/ssh/federation``): ``{"userKey": [...], "hostKey": [...]}``,
-        base64 wire blobs, empty lists left out."""
-        keys = self.federation if federated else self.roots
-        body = {
-            name: [base64.b64encode(b).decode() for b in keys[kind]]
-            for name, kind in (("userKey", "user"), ("hostKey", "host"))
-        }
-        return {k: v for k, v in body.items() if v}
 
     def config(self, cert_type: str, user_data: dict[str, str]) -> list[dict[str, Any]]:
         """The rendered ``user`` or ``host`` templates."""
@@ -454,9 +432,9 @@ class SSHAuthority:
         except TemplateError as exc:
             raise InternalError(str(exc)) from None
 
-    async def host_principals(self, ca: Authority, *, valid_at: int | None) -> list[str]:
+    async def host_principals(self, *, valid_at: int | None) -> list[str]:
         """Principals of the host certificates issued (valid at ``valid_at`` when given)."""
-        blobs = await ca.store.ssh_certificate_blobs(valid_at=valid_at)
+        blobs = await self.services.store.ssh_certificate_blobs(valid_at=valid_at)
         names: set[str] = set()
         for blob in blobs:
             try:

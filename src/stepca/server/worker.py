@@ -27,6 +27,7 @@ from stepca.api.render import error_response
 from stepca.api.routes import build_app
 from stepca.authority.authority import Authority
 from stepca.db.batch import AsyncStore
+from stepca.db.store import Store
 from stepca.errors import PayloadTooLarge, StepError
 from stepca.jobs import DEFAULT_LEASE_TIME, Job, Scheduler, Scope
 from stepca.redact import clean
@@ -131,13 +132,6 @@ def db_signature(loaded: Loaded) -> str:
     return json.dumps(loaded.raw.get("db"), sort_keys=True)
 
 
-class _NoStore:
-    """Stands in for the database when a configuration is only checked, never served."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise RuntimeError("the database is not available while checking a configuration")
-
-
 def check_config(loaded: Loaded, start_time: float, previous: Loaded | None = None) -> None:
     """Raise ``LoadError`` (one line) if a worker could not serve ``loaded``, or, on reload,
     if it changes what only a restart can change (the database)."""
@@ -147,7 +141,7 @@ def check_config(loaded: Loaded, start_time: float, previous: Loaded | None = No
         check_tls_config(loaded.config.tls)
         logging.disable(logging.WARNING)  # a dry run: the workers log what building it says
         try:
-            build_authority(loaded, _NoStore(), start_time)  # type: ignore[arg-type]
+            build_authority(loaded, None, start_time)
         finally:
             logging.disable(logging.NOTSET)
     except LoadError:
@@ -170,12 +164,8 @@ def open_store(loaded: Loaded, workers: int = 1) -> tuple[AsyncStore, str | None
     return AsyncStore(SQLStore(engine), readers=readers, group_window=group_window), target.warning
 
 
-def build_authority(loaded: Loaded, store: AsyncStore, start_time: float) -> Authority:
-    ssh = None
-    if loaded.ssh_host_key is not None or loaded.ssh_user_key is not None:
-        from stepca.authority.ssh_issuer import SSHAuthority
-
-        ssh = SSHAuthority(loaded)
+def build_authority(loaded: Loaded, store: Store | None, start_time: float) -> Authority:
+    has_ssh = loaded.ssh_host_key is not None or loaded.ssh_user_key is not None
     return Authority(
         config=loaded.config,
         raw_config=loaded.raw,
@@ -185,7 +175,7 @@ def build_authority(loaded: Loaded, store: AsyncStore, start_time: float) -> Aut
         intermediate_key=loaded.intermediate_key,
         store=store,
         start_time=start_time,
-        ssh=ssh,
+        ssh_source=loaded if has_ssh else None,
     )
 
 
