@@ -317,8 +317,8 @@ def test_provisioners_list_the_oidc_entries_as_in_ca_json(
 @pytest.mark.slow
 def test_the_ca_starts_while_the_provider_is_down(tmp_path: Path) -> None:
     op = OpenIDProvider(tmp_path / "op")
-    op.start()
-    op.stop()  # it has a port (the issuer URL) but nobody answers there
+    with op:
+        pass  # started once for a port (the issuer URL); now nobody answers there
     pki = pki_with_oidc(tmp_path / "ca", op)
     ca = start_ca(pki, workers=1, env=op.env(pki.env))
     try:
@@ -343,15 +343,13 @@ def test_the_ca_starts_while_the_provider_is_down(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_rotated_provider_keys_are_fetched_on_an_unknown_kid(tmp_path: Path) -> None:
-    op = OpenIDProvider(tmp_path / "op")
-    op.start()
-    pki = pki_with_oidc(tmp_path / "ca", op)
-    ca = start_ca(pki, workers=1, env=op.env(pki.env))
-    try:
-        assert sign(ca, id_token(op, "alice@example.com"))[0] == 201
-        op.rotate_keys(keep_old=False)
-        token = id_token(op, "alice@example.com")
-        assert sign(ca, token)[0] == 201, "a new kid triggers a key-set fetch"
-    finally:
-        ca.stop()
-        op.stop()
+    with OpenIDProvider(tmp_path / "op") as op:
+        pki = pki_with_oidc(tmp_path / "ca", op)
+        ca = start_ca(pki, workers=1, env=op.env(pki.env))
+        try:
+            assert sign(ca, id_token(op, "alice@example.com"))[0] == 201
+            op.rotate_keys(keep_old=False)
+            token = id_token(op, "alice@example.com")
+            assert sign(ca, token)[0] == 201, "a new kid triggers a key-set fetch"
+        finally:
+            ca.stop()
