@@ -58,10 +58,13 @@ class _PageParser(html.parser.HTMLParser):
         self.forms: list[_Form] = []
         self.text: list[str] = []
         self._form: _Form | None = None
+        self._hidden = 0  # inside <style>/<script>: not visible text
 
     def handle_starttag(self, tag: str, attrs_list: list[tuple[str, str | None]]) -> None:
         attrs = {k: v or "" for k, v in attrs_list}
-        if tag == "form":
+        if tag in ("style", "script"):
+            self._hidden += 1
+        elif tag == "form":
             self._form = _Form(attrs)
             self.forms.append(self._form)
         elif tag == "input" and self._form is not None and attrs.get("name"):
@@ -70,11 +73,13 @@ class _PageParser(html.parser.HTMLParser):
                 self._form.has_password = True
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
+        if tag in ("style", "script"):
+            self._hidden = max(0, self._hidden - 1)
+        elif tag == "form":
             self._form = None
 
     def handle_data(self, data: str) -> None:
-        if data.strip():
+        if data.strip() and not self._hidden:
             self.text.append(data.strip())
 
 

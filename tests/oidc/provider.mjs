@@ -27,6 +27,9 @@
 // scopes even in the code flow (conformIdTokenClaims: false): `sub` and `groups` with "openid",
 // `email` and `email_verified` with "email", `name` and `preferred_username` with "profile".
 //
+// Each token request logs "token-endpoint client-auth=basic|body" on stdout (oidc-provider accepts
+// a client's secret in either form, whatever its registered method: tests look at this line).
+//
 // Login and consent are a tiny interaction app below (plain HTML forms, a password per user);
 // tests/oidc/browser.py plays the person who fills them in.
 
@@ -130,6 +133,11 @@ server.listen(Number(args.port), args.host, () => {
         res.end(`interaction failed: ${err.message}\n`);
       });
       return;
+    }
+    if (req.method === 'POST' && req.url.split('?')[0] === '/token') {
+      // for tests that check how a client authenticated (oidc-provider takes either secret form)
+      const how = /^basic /i.test(req.headers.authorization ?? '') ? 'basic' : 'body';
+      console.log(`token-endpoint client-auth=${how}`);
     }
     callback(req, res);
   });
