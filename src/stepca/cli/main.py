@@ -17,6 +17,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "create, inspect, verify and fingerprint certificates",
     ),
     "crypto": ("stepca.cli.crypto:crypto", "useful cryptographic plumbing (key passwords)"),
+    "oauth": ("stepca.cli.oauth:oauth", "authorization and single sign-on using OAuth & OIDC"),
     "path": ("stepca.cli.path:path", "print the configured step path"),
     "ssh": ("stepca.cli.ssh:ssh", "create and manage SSH certificates"),
     "version": ("stepca.cli.path:version", "print the version"),
