@@ -6,6 +6,8 @@
 # - a virtualenv in .venv with stepca and its test extras (pip install -e '.[test]');
 # - as root with apt: the Debian tools the tests drive for real (openssl, OpenSSH server and
 #   client, certbot, lego, wrk, softhsm2), installed when missing;
+# - Node.js and npm (Debian nodejs npm) when `node` is missing, and `npm ci` in tests/oidc when its
+#   node_modules is missing: the OIDC tests run the real oidc-provider (tests/oidc/README.md);
 # - PostgreSQL and MariaDB: checked, started when installed but down (.ci/services.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,9 @@ missing=""
 for pkg in $DEB_PACKAGES; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
 done
+# a node from elsewhere (nvm, NodeSource) is as good as Debian's; only a missing one is installed
+command -v node >/dev/null || missing="$missing nodejs"
+command -v npm >/dev/null || missing="$missing npm"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing Debian packages:$missing"
@@ -30,6 +35,11 @@ if [ -n "$missing" ]; then
   else
     echo "warning: missing Debian packages:$missing (tests needing them will fail or skip)" >&2
   fi
+fi
+
+if command -v npm >/dev/null && [ ! -d tests/oidc/node_modules/oidc-provider ]; then
+  echo "== npm ci (tests/oidc: oidc-provider)"
+  npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
 if [ -f .ci/services.sh ]; then

@@ -39,11 +39,11 @@ _OIDC_META = "stepca.oidc_flags"
 
 def provisioner_options(fn: F) -> F:
     """--provisioner/--kid/--key/--provisioner-password-file, and the OIDC login flags
-    (--console, --listen, --oidc-timeout): those are kept in the click context for
+    (--console, --listen, --timeout): those are kept in the click context for
     :func:`select_signer`, so commands do not carry them as parameters."""
     for flags, kwargs in (
         (
-            ("--oidc-timeout",),
+            ("--timeout",),
             {
                 "default": "2m",
                 "show_default": True,
@@ -199,11 +199,11 @@ def _oidc_signer(prov: dict[str, Any]) -> OIDCSigner:
 
     flags = click.get_current_context().meta.get(_OIDC_META, {})
     try:
-        timeout = parse_duration(str(flags.get("oidc_timeout") or "2m")).total_seconds()
+        timeout = parse_duration(str(flags.get("timeout") or "2m")).total_seconds()
     except ValueError as exc:
-        fail(f"flag --oidc-timeout: {exc}")
+        fail(f"flag --timeout: {exc}")
     if timeout <= 0:
-        fail("flag --oidc-timeout must be a positive duration")
+        fail("flag --timeout must be a positive duration")
     return OIDCSigner(
         name=str(prov["name"]),
         client_id=str(prov["clientID"]),
