@@ -59,9 +59,13 @@ class _PageParser(html.parser.HTMLParser):
         self.text: list[str] = []
         self._form: _Form | None = None
         self._hidden = 0  # inside <style>/<script>: not visible text
+        self.errors: list[str] = []  # the text of elements with class "error"
+        self._error_tag = ""
 
     def handle_starttag(self, tag: str, attrs_list: list[tuple[str, str | None]]) -> None:
         attrs = {k: v or "" for k, v in attrs_list}
+        if "error" in attrs.get("class", "").split():
+            self._error_tag = tag
         if tag in ("style", "script"):
             self._hidden += 1
         elif tag == "form":
@@ -73,6 +77,8 @@ class _PageParser(html.parser.HTMLParser):
                 self._form.has_password = True
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == self._error_tag:
+            self._error_tag = ""
         if tag in ("style", "script"):
             self._hidden = max(0, self._hidden - 1)
         elif tag == "form":
@@ -81,6 +87,8 @@ class _PageParser(html.parser.HTMLParser):
     def handle_data(self, data: str) -> None:
         if data.strip() and not self._hidden:
             self.text.append(data.strip())
+            if self._error_tag:
+                self.errors.append(data.strip())
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -161,7 +169,8 @@ class Person:
             login = next((f for f in page.forms if f.has_password), None)
             if login is not None:
                 if logins:
-                    raise BrowserError(f"login refused for {self.user}: {' '.join(page.text)}")
+                    reason = " ".join(page.errors or page.text)
+                    raise BrowserError(f"login refused for {self.user}: {reason}")
                 logins += 1
                 fields = dict(login.fields, login=self.user, password=self.password)
                 url, form = urllib.parse.urljoin(url, login.action), fields

@@ -31,7 +31,7 @@ Clients (``DEFAULT_CLIENTS``; ``clients`` maps client_id -> ``Client``)
     step-cli       step-cli-secret         RS256 the default CLI client (client_secret_basic)
     step-cli-es256 step-cli-es256-secret   ES256 the same, ES256-signed ID tokens
     step-cli-eddsa step-cli-eddsa-secret   EdDSA the same, EdDSA-signed ID tokens
-    step-public    (none: auth method none) RS256 a public client: PKCE is its only proof
+    step-public    (none)                  RS256 a public client (auth method none): PKCE only
     other-client   other-client-secret     RS256 another audience ("a token for someone else")
     expired-client expired-client-secret   RS256 ID token TTL -300 s: already expired (beyond a
                                                  1-minute leeway) the moment it is issued
@@ -61,7 +61,11 @@ Methods
     ``tests/oidc/browser.py`` does for the CLI) returning the token endpoint's JSON,
     ``authorization_url(...)``, ``exchange_code(...)``, ``discovery()``, ``jwks()`` (public, as
     served), ``mint_id_token(claims, alg=...)`` (a token signed with the provider's own key for
-    claims no real flow produces: a far-past ``exp``, a wrong ``iss``...), ``rotate_keys()``.
+    claims no real flow produces: a far-past ``exp``, a wrong ``iss``...), ``rotate_keys()``;
+    ``issuer``, ``discovery_url``, ``ca_file``, ``port``, ``running``, ``log()`` (the provider's
+    stdout/stderr), ``ssl_context()``, ``env()`` (os.environ + ``SSL_CERT_FILE`` = ``ca_file``).
+    For variants, construct another one: ``OpenIDProvider(dir, clients_list=[Client(...)],
+    users_list=[User(...)], id_token_ttl=60, client_auth_methods=("client_secret_post",))``.
 """
 
 from __future__ import annotations

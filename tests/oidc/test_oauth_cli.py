@@ -7,6 +7,7 @@ import os
 import re
 import selectors
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -135,11 +136,31 @@ def test_listen_uses_that_port(openid_provider: OpenIDProvider, tmp_path: Path) 
     assert f"GET http://127.0.0.1:{port}/?code=" in (tmp_path / "browser.log").read_text()
 
 
-def test_listen_localhost_sends_a_localhost_redirect(openid_provider: OpenIDProvider, tmp_path: Path) -> None:
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("listen", "redirect"),
+    [
+        ("localhost:0", r"http://localhost:\d+"),
+        ("[::1]:0", r"http://\[::1\]:\d+"),
+        (":0", r"http://127\.0\.0\.1:\d+"),
+    ],
+)
+def test_listen_hosts(openid_provider: OpenIDProvider, tmp_path: Path, listen: str, redirect: str) -> None:
+    if listen.startswith("[") and not _ipv6_loopback():
+        pytest.skip("no IPv6 loopback here")
     op = openid_provider
-    result = step_oauth(["--bare", "--listen", "localhost:0", *oauth_args(op)], browser_env(op, tmp_path))
+    result = step_oauth(["--bare", "--listen", listen, *oauth_args(op)], browser_env(op, tmp_path))
     assert result.returncode == 0, result.stderr
-    assert re.fullmatch(r"http://localhost:\d+", query(auth_url(result.stderr))["redirect_uri"])
+    assert re.fullmatch(redirect, query(auth_url(result.stderr))["redirect_uri"])
+    assert "listener answered 200" in (tmp_path / "browser.log").read_text()
 
 
 def test_email_and_prompt_reach_the_provider(openid_provider: OpenIDProvider, tmp_path: Path) -> None:
@@ -333,6 +354,17 @@ def test_timeout_when_the_browser_never_comes_back(openid_provider: OpenIDProvid
     )
     assert 3 <= elapsed < 20
     assert "mode never" in (tmp_path / "browser.log").read_text()  # the browser was started
+
+
+def test_a_failing_browser_is_reported_and_the_login_still_waits(
+    openid_provider: OpenIDProvider, tmp_path: Path
+) -> None:
+    env = browser_env(openid_provider, tmp_path)
+    env["OIDC_TEST_PASSWORD"] = "wrong"  # browser.py gives up on the login page and exits 2
+    result = step_oauth(["--oidc", "--bare", "--timeout", "3", *oauth_args(openid_provider)], env)
+    assert "browser.py: login refused for alice@example.com: Invalid email or password." in result.stderr
+    assert "The browser command exited with status 2: open the URL above yourself." in result.stderr
+    assert_refused(result, r"^the login timed out after 3s")
 
 
 def test_wrong_client_secret(openid_provider: OpenIDProvider, tmp_path: Path) -> None:

@@ -153,6 +153,7 @@ def _http_json(
 ) -> tuple[int, Any]:
     """(status, parsed JSON or None) of one HTTPS request. Network and TLS failures are
     ``OAuthError``s naming ``what`` and the URL; an HTTP error status is returned, not raised."""
+    import http.client
     import json
     import ssl
     import urllib.error
@@ -184,6 +185,8 @@ def _http_json(
     except urllib.error.HTTPError as exc:
         status, body, final = exc.code, exc.read(1 << 20), url
         exc.close()
+    except http.client.HTTPException as exc:  # a broken HTTP answer (not an OSError)
+        raise OAuthError(f"the {what} at {url} sent a broken HTTP answer: {exc.__class__.__name__}") from None
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, ssl.SSLCertVerificationError):
@@ -287,10 +290,14 @@ _PAGE = (
 )
 
 
-def _start_listener(bind: str, port: int, path: str, answers: queue.Queue[_Answer]) -> ThreadingHTTPServer:
+def _start_listener(
+    bind: str, port: int, path: str, answers: queue.Queue[_Answer], over: threading.Event
+) -> ThreadingHTTPServer:
+    """The redirect listener, serving in a thread; each answer waits for its outcome (or ``over``)."""
     import html
     import socket
     import threading
+    import time
     import urllib.parse
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -306,10 +313,16 @@ def _start_listener(bind: str, port: int, path: str, answers: queue.Queue[_Answe
             if not params.get("code") and not params.get("error"):
                 self._page(400, "Unexpected request", "This address expects the OpenID Provider's redirect.")
                 return
+            if over.is_set():
+                self._page(400, "Login over", "This login is already over: run the command again.")
+                return
             answer = _Answer(params, True, threading.Event())
             answers.put(answer)
-            if not answer.done.wait(_ANSWER_TIMEOUT):
-                answer.message = "the login did not complete in time"
+            deadline = time.monotonic() + _ANSWER_TIMEOUT
+            while not answer.done.wait(0.1):
+                if over.is_set() or time.monotonic() > deadline:
+                    answer.message = answer.message or "this login is already over: run the command again"
+                    break
             if answer.ok:
                 self._page(
                     200,
@@ -608,7 +621,8 @@ def oidc_login(req: OIDCLoginRequest, *, progress: Callable[[str], None] | None 
     doc = discover(req.provider)
 
     answers: queue.Queue[_Answer] = queue.Queue()
-    server = _start_listener(bind, port, "/", answers)
+    over = threading.Event()
+    server = _start_listener(bind, port, "/", answers, over)
     browser: subprocess.Popen[bytes] | None = None
     try:
         bound_port = server.server_address[1]
@@ -675,6 +689,7 @@ def oidc_login(req: OIDCLoginRequest, *, progress: Callable[[str], None] | None 
             answer.finish(True, "")
             return tokens
     finally:
+        over.set()  # a redirect arriving from now on is told the login is over, and nothing waits
         while True:  # browsers still waiting for a page: tell them this login is over
             try:
                 answers.get_nowait().finish(False, "this login is already over")
