@@ -376,7 +376,11 @@ class _StdinLines:
         if self.fd is None:
             time.sleep(timeout)
             return None
-        ready, _, _ = select.select([self.fd], [], [], timeout)
+        try:
+            ready, _, _ = select.select([self.fd], [], [], timeout)
+        except (OSError, ValueError):  # stdin that select cannot watch (Windows): the listener only
+            self.fd = None
+            return None
         while ready:
             byte = os.read(self.fd, 1)
             if not byte:  # EOF: stop watching stdin, keep waiting for the listener
