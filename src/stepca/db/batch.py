@@ -123,7 +123,7 @@ class AsyncStore:
         return await self._read(leases.get, name)
 
     def health(self) -> str | None:
-        return self._sync.failure
+        return self._sync.health()
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         self._flush_scheduled = False

@@ -117,6 +117,20 @@ class SQLStore:
         self._clear_failure()
         return results
 
+    def health(self) -> str | None:
+        """Why the store cannot take writes, or None. Also checks, without a write, that the
+        SQLite path still names the opened file (so every worker's /health sees a removed or
+        replaced file, not only the one whose writer tried to commit)."""
+        failure = self.failure
+        if (
+            failure is None
+            and self._file is not None
+            and self._identity is not None
+            and _file_identity(self._file) != self._identity  # a stat: no side effect on the writer
+        ):
+            return f"the database file {self._file} was removed or replaced: restart step-ca"
+        return failure
+
     def probe(self) -> bool:
         """One empty write transaction (while ``failure`` is set): True when writes work again."""
         try:
