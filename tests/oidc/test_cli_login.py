@@ -184,3 +184,48 @@ def test_step_ssh_login_puts_the_certificate_in_the_agent(
     finally:
         agent.terminate()
         agent.wait(10)
+
+
+def test_the_seed_s_provisioner_add_then_reload_then_login(
+    openid_provider: OpenIDProvider, tmp_path: Path
+) -> None:
+    """The seed's section as an operator runs it: `step ca provisioner add Google --type oidc ...`,
+    SIGHUP, then `step ca certificate` with the login; `step ca provisioner list` shows the entry."""
+    from tests.helpers import STEP, make_pki
+    from tests.pty_session import ARROW_DOWN, PtySession
+    from tests.server.test_reload import sighup
+
+    (tmp_path / "ca").mkdir()
+    pki = make_pki(tmp_path / "ca")
+    ca = start_ca(pki, workers=1, env=openid_provider.env(pki.env))
+    try:
+        env = as_person(ca, openid_provider, tmp_path)
+        run_step(
+            ["ca", "provisioner", "add", "Google", "--type", "oidc", "--ca-config", str(pki.ca_json),
+             "--client-id", "step-cli", "--client-secret", "step-cli-secret",
+             "--configuration-endpoint", openid_provider.discovery_url,
+             "--domain", "example.com", "--domain", "example.org"],
+            env,
+        )  # fmt: skip
+        assert sighup(ca) == "reloaded"
+        listed = run_step(["ca", "provisioner", "list"], env).stdout
+        assert '"name": "Google"' in listed and '"clientID": "step-cli"' in listed
+        # as the seed shows it: no flag, the arrow-key picker lists "(Google)" after the JWK key
+        picker = PtySession(
+            [STEP, "ca", "certificate", "personal.crt", "personal.key"], env, cwd=str(tmp_path)
+        )
+        picker.expect("What provisioner key do you want to use?")
+        picker.expect(r"step-cli \(Google\)")
+        picker.send(ARROW_DOWN)
+        picker.sendline()
+        assert picker.wait(60) == 0, picker.text
+        for line in (
+            "✔ Key ID: step-cli (Google)",
+            "✔ Certificate: personal.crt",
+            "✔ Private Key: personal.key",
+        ):
+            assert line in picker.text, picker.text
+        inspect = run_step(["certificate", "inspect", "--short", "personal.crt"], env, cwd=tmp_path).stdout
+        assert "Provisioner: Google" in inspect and "Subject:     alice" in inspect
+    finally:
+        ca.stop()
