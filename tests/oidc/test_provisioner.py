@@ -60,6 +60,21 @@ def oidc_entries(op: OpenIDProvider) -> list[dict[str, Any]]:
             "clientSecret": "expired-client-secret",
             "configurationEndpoint": op.discovery_url,
         },
+        {  # smallstep's options: a certificate template (here: the email as CN, an organization)
+            "type": "OIDC",
+            "name": "templated",
+            "clientID": "step-public",
+            "clientSecret": "",
+            "configurationEndpoint": op.discovery_url,
+            "options": {
+                "x509": {
+                    "template": '{"subject": {"commonName": {{ toJson .Token.email }}, '
+                    '"organization": {{ toJson .Org }}}, "sans": {{ toJson .SANs }}, '
+                    '"keyUsage": ["digitalSignature"], "extKeyUsage": ["clientAuth"]}',
+                    "templateData": {"Org": "Example Staff"},
+                }
+            },
+        },
     ]
 
 
@@ -153,6 +168,16 @@ def test_es256_and_eddsa_signed_tokens(oidc_ca: CAProcess, openid_provider: Open
         assert status == 201, (client, body)
         ext = leaf(body).extensions.get_extension_for_oid(x509.ObjectIdentifier(PROVISIONER_OID))
         assert ProvisionerExtension.from_der(ext.value.value).credential_id == client  # type: ignore[attr-defined]
+
+
+def test_an_oidc_provisioner_s_x509_template(oidc_ca: CAProcess, openid_provider: OpenIDProvider) -> None:
+    status, body = sign(oidc_ca, id_token(openid_provider, "alice@example.com", "step-public"))
+    assert status == 201, body
+    cert = leaf(body)
+    assert cert.subject.rfc4514_string() == "CN=alice@example.com,O=Example Staff"
+    assert san_strings(cert) == ["alice@example.com", f"{openid_provider.issuer}#alice"]
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert [u.dotted_string for u in eku] == ["1.3.6.1.5.5.7.3.2"]  # clientAuth only
 
 
 def test_a_token_is_used_once(oidc_ca: CAProcess, openid_provider: OpenIDProvider) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,8 @@ from stepca.provisioner.registry import ProvisionerRegistry
 from stepca.reasons import check_reason_code
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from stepca.authority.ssh_issuer import SSHAuthority, SSHSource
     from stepca.db.store import Store
 
@@ -64,6 +67,7 @@ class Authority:
         store: Store | None,
         start_time: float,
         ssh_source: SSHSource | None = None,
+        step_path: Path | None = None,
     ) -> None:
         self.config = config
         self.raw_config = raw_config
@@ -79,13 +83,13 @@ class Authority:
         }
         base_claims = EffectiveClaims().merged(config.authority.claims)
         if config.authority.disable_issued_at_check:
-            from dataclasses import replace
-
             base_claims = replace(base_claims, disable_issued_at_check=True)
         base_claims.check_consistent("authority")
         self.claims = base_claims
         raw_provs = list((raw_config.get("authority") or {}).get("provisioners") or [])
-        self.provisioners = ProvisionerRegistry(config.authority.provisioners, raw_provs, base_claims)
+        self.provisioners = ProvisionerRegistry(
+            config.authority.provisioners, raw_provs, base_claims, base=step_path
+        )
         self.audiences = build_audiences(config.dns_names)
         self.backdate = config.authority.backdate
         self.tls_options = _tls_options(raw_config)
@@ -133,15 +137,29 @@ class Authority:
             _requested(not_after, now, "notAfter"),
             self.backdate,
         )
+        leaf = LeafRequest(
+            public_key=check_key_policy(csr_key),
+            common_name=common_name,
+            sans=sans,
+            not_before=nb,
+            not_after=na,
+            provisioner_extension=provisioner.extension_der(),
+        )
+        if provisioner.x509_template is not None:
+            made = provisioner.x509_template.render(
+                subject=opts.subject, sans=opts.sans, token=tok.claims, csr=csr, csr_key=csr_key
+            )
+            leaf = replace(
+                leaf,
+                common_name="",
+                subject=made.subject,
+                sans=made.sans,
+                templated=True,
+                key_usage=made.key_usage,
+                ext_key_usage=made.ext_key_usage,
+            )
         return await self.issuance.issue(
-            LeafRequest(
-                public_key=check_key_policy(csr_key),
-                common_name=common_name,
-                sans=sans,
-                not_before=nb,
-                not_after=na,
-                provisioner_extension=provisioner.extension_der(),
-            ),
+            leaf,
             provisioner=provisioner,
             subject=opts.subject,
             origin="sign",

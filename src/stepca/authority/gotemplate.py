@@ -26,6 +26,32 @@ class TemplateError(ValueError):
     """A template that cannot be parsed or executed; the message names the template."""
 
 
+class TemplateFail(Exception):
+    """``{{ fail "message" }}``: the template refuses the request (sprig's ``fail``)."""
+
+
+def _fail(message: Any) -> Any:
+    raise TemplateFail(_text(message))
+
+
+def _to_json(value: Any) -> str:
+    def default(v: Any) -> Any:
+        if isinstance(v, bytes):
+            return v.decode("utf-8", "surrogateescape")
+        to_json = getattr(v, "to_json", None)
+        if callable(to_json):
+            return to_json()
+        raise TypeError(f"toJson: cannot encode a {type(v).__name__}")
+
+    return json.dumps(value, default=default, separators=(",", ":"))
+
+
+def _type_is(name: Any, value: Any) -> bool:
+    """Go's ``typeIs "*rsa.PublicKey" .Insecure.CR.PublicKey``: values that stand for Go types
+    carry their Go type name in ``go_type``."""
+    return getattr(value, "go_type", None) == _text(name)
+
+
 # ------------------------------------------------------------------------------------ functions
 
 
@@ -79,6 +105,11 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "quote": lambda *args: " ".join(json.dumps(_text(a)) for a in args),
     "default": lambda fallback, value=None: value if _truth(value) else fallback,
     "join": lambda sep, items: _text(sep).join(_text(i) for i in (items or [])),
+    "toJson": _to_json,
+    "typeIs": _type_is,
+    "fail": _fail,
+    "hasKey": lambda d, key: isinstance(d, dict) and _text(key) in d,
+    "empty": lambda v: not _truth(v),
 }
 
 

@@ -196,6 +196,19 @@ class SSHAuthority:
             key_id = opts.key_id or opts.subject
             principals = opts.principals or default_principals(cert_type, opts.subject)
             _check_request(opts, req, key_id, principals, now)
+        extensions = tuple((e.encode(), b"") for e in USER_EXTENSIONS) if cert_type == "user" else ()
+        critical: tuple[tuple[bytes, bytes], ...] = ()
+        if provisioner.ssh_template is not None:
+            made = provisioner.ssh_template.render(
+                cert_type=cert_type,
+                key_id=key_id,
+                principals=tuple(principals),
+                token=tok.claims,
+                requested={"Type": req.cert_type, "KeyID": req.key_id, "Principals": list(req.principals)},
+            )
+            cert_type, key_id, principals = made.cert_type, made.key_id, made.principals
+            extensions = tuple((k.encode(), v.encode()) for k, v in made.extensions)
+            critical = tuple((k.encode(), v.encode()) for k, v in made.critical_options)
         valid_after, valid_before = self.validity(
             provisioner.claims,
             cert_type,
@@ -211,7 +224,8 @@ class SSHAuthority:
                 principals=tuple(p.encode() for p in principals),
                 valid_after=valid_after,
                 valid_before=valid_before,
-                extensions=tuple((e.encode(), b"") for e in USER_EXTENSIONS) if cert_type == "user" else (),
+                critical_options=critical,
+                extensions=extensions,
             )
         )
         await self.services.record(

@@ -61,6 +61,12 @@ class LeafRequest:
     #: extensions copied from the certificate being renewed (renew/rekey), in order
     copied_extensions: tuple[x509.Extension[x509.ExtensionType], ...] = ()
     subject: x509.Name | None = None
+    #: a certificate template made this leaf: its usages are exactly ``key_usage`` and
+    #: ``ext_key_usage`` (None: the extension is left out), not the default (digitalSignature
+    #: [, keyEncipherment]; serverAuth, clientAuth)
+    templated: bool = False
+    key_usage: x509.KeyUsage | None = None
+    ext_key_usage: x509.ExtendedKeyUsage | None = None
 
 
 class X509Issuer:
@@ -114,15 +120,18 @@ class X509Issuer:
             if not seen_aki:
                 exts.append(self.encoder.aki_ext)
         else:
-            exts += [
-                self._ku_rsa if isinstance(pub, rsa.RSAPublicKey) else self._ku_ec,
-                self._eku,
-                ski_extension(spki),
-                self.encoder.aki_ext,
-            ]
+            if not req.templated:
+                exts += [self._ku_rsa if isinstance(pub, rsa.RSAPublicKey) else self._ku_ec, self._eku]
+            else:
+                if req.key_usage is not None:
+                    exts.append(constant_extension(req.key_usage, critical=True))
+                if req.ext_key_usage is not None:
+                    exts.append(constant_extension(req.ext_key_usage, critical=False))
+            exts += [ski_extension(spki), self.encoder.aki_ext]
             if req.sans is not None and len(req.sans) > 0:
                 # RFC 5280 4.2.1.6: critical when the subject is empty
-                exts.append(san_extension(req.sans, critical=not req.common_name and req.subject is None))
+                empty = len(req.subject) == 0 if req.subject is not None else not req.common_name
+                exts.append(san_extension(req.sans, critical=empty))
             if req.provisioner_extension:
                 exts.append(extension(_PROV_OID_DER, req.provisioner_extension))
         cert_der, _ = self.encoder.encode(

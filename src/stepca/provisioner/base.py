@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import SSHCertificate
 
+    from stepca.authority.cert_templates import SSHTemplate, X509Template
     from stepca.config import ProvisionerBase
 
 #: clock skew tolerated on nbf / exp, as smallstep
@@ -225,6 +226,9 @@ class Provisioner:
         self.name = config.name
         self.claims = claims
         self._extension: bytes | None = None
+        #: the ``options.x509`` / ``options.ssh`` certificate templates (set by the registry)
+        self.x509_template: X509Template | None = None
+        self.ssh_template: SSHTemplate | None = None
 
     @property
     def credential_id(self) -> str:

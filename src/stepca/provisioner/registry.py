@@ -19,6 +19,8 @@ from stepca.provisioner.base import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from cryptography import x509
 
     from stepca.config import ProvisionerConfig
@@ -77,7 +79,9 @@ class UnsupportedProvisioner(Provisioner):
         raise self._refuse()
 
 
-def build_provisioner(config: ProvisionerConfig, authority_claims: EffectiveClaims) -> Provisioner:
+def build_provisioner(
+    config: ProvisionerConfig, authority_claims: EffectiveClaims, base: Path | None = None
+) -> Provisioner:
     claims = authority_claims.merged(config.claims)
     claims.check_consistent(f"provisioner {config.name!r}")
     kind = config.type.upper()
@@ -89,7 +93,14 @@ def build_provisioner(config: ProvisionerConfig, authority_claims: EffectiveClai
             config.type,
         )
         return UnsupportedProvisioner(config, claims)
-    return factory()(config, claims)
+    provisioner = factory()(config, claims)
+    if config.options:
+        from stepca.authority.cert_templates import load_templates
+
+        provisioner.x509_template, provisioner.ssh_template = load_templates(
+            config.name, config.options, base
+        )
+    return provisioner
 
 
 class ProvisionerRegistry:
@@ -98,7 +109,9 @@ class ProvisionerRegistry:
         configs: list[ProvisionerConfig],
         raw: list[dict[str, Any]],
         authority_claims: EffectiveClaims,
+        base: Path | None = None,
     ) -> None:
+        """``base``: where relative ``templateFile`` paths are (the STEPPATH of ca.json)."""
         self.all: list[Provisioner] = []
         self.raw = raw
         self._by_name_kid: dict[tuple[str, str], Provisioner] = {}
@@ -108,7 +121,7 @@ class ProvisionerRegistry:
         self._by_client_id: dict[str, Provisioner] = {}
         seen: set[tuple[str, str, str]] = set()
         for cfg in configs:
-            p = build_provisioner(cfg, authority_claims)
+            p = build_provisioner(cfg, authority_claims, base)
             key = (p.type_name, p.name, p.credential_id)
             if key in seen:
                 raise ValueError(f"duplicated provisioner {p.describe()}")

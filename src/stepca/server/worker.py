@@ -176,6 +176,7 @@ def build_authority(loaded: Loaded, store: Store | None, start_time: float) -> A
         store=store,
         start_time=start_time,
         ssh_source=loaded if has_ssh else None,
+        step_path=loaded.step_path,
     )
 
 
