@@ -122,6 +122,9 @@ class AsyncStore:
     async def get_lease(self, name: str) -> Lease | None:
         return await self._read(leases.get, name)
 
+    async def checkpoint(self) -> None:
+        await self._in_thread(self._sync.checkpoint)
+
     def health(self) -> str | None:
         return self._sync.health()
 

@@ -66,6 +66,11 @@ class Store(Protocol):
 
     # ---------------------------------------------------------------- health
 
+    async def checkpoint(self) -> None:
+        """Housekeeping that must not run on the write path (SQLite: copy the WAL back into the
+        database file); the worker runs it every second."""
+        ...
+
     def health(self) -> str | None:
         """None when writes are being recorded; otherwise why not (for /health and 503s)."""
         ...

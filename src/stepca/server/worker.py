@@ -61,6 +61,8 @@ LINGERING_TIME = 1.0
 TOKEN_PURGE_GRACE = 600
 TOKEN_PURGE_INTERVAL = 600.0
 LOG_FLUSH_INTERVAL = 0.2
+#: how often each worker copies the SQLite WAL back into the database file (off the write path)
+CHECKPOINT_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,7 @@ class Worker:
         self.jobs = Scheduler(store=self.store, lease_time=opts.job_lease_time)
         self.jobs.add(Job("flush-log", LOG_FLUSH_INTERVAL, self._flush_logs))
         self.jobs.add(Job("renew-server-certificate", CERT_CHECK_INTERVAL, self._renew_server_cert))
+        self.jobs.add(Job("checkpoint", CHECKPOINT_INTERVAL, self.store.checkpoint))
         self.jobs.add(
             Job("purge-used-tokens", opts.token_purge_interval, self._purge_used_tokens, scope=Scope.CLUSTER)
         )
