@@ -204,7 +204,13 @@ def test_a_user_may_not_ask_for_other_names(oidc_ca: CAProcess, openid_provider:
 
 
 def test_a_user_outside_the_domains(oidc_ca: CAProcess, openid_provider: OpenIDProvider) -> None:
-    refused(sign(oidc_ca, id_token(openid_provider, "bob@other.org")), 403, "bob@other.org is not allowed")
+    token = id_token(openid_provider, "bob@other.org")
+    refused(sign(oidc_ca, token), 403, "bob@other.org is not allowed")
+    deadline = time.monotonic() + 5  # the refusal's reason is in the log, the token never is
+    while "bob@other.org is not allowed" not in oidc_ca.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "bob@other.org is not allowed" in oidc_ca.log()
+    assert token not in oidc_ca.log() and token.split(".")[2] not in oidc_ca.log()
 
 
 def test_an_unverified_email(oidc_ca: CAProcess, openid_provider: OpenIDProvider) -> None:
