@@ -791,3 +791,12 @@ def hosts(ca_url: str | None, root: str | None) -> None:
     with ctx.client() as client:
         for name in client.ssh_hosts():
             click.echo(name)
+
+
+def _add_revocation_commands() -> None:
+    from stepca.cli.revocation import krl
+
+    ssh.add_command(krl)
+
+
+_add_revocation_commands()

@@ -1,0 +1,265 @@
+"""RFC 5280 CRLs: the URLs and extensions a configuration implies, and building complete and
+delta CRLs with cryptography's ``CertificateRevocationListBuilder``.
+
+A complete CRL carries its CRL number, the AKI of the intermediate, thisUpdate/nextUpdate, the
+Freshest CRL extension pointing at the delta (5.2.6) and, when ``crl.idpURL`` is set, a critical
+Issuing Distribution Point (5.2.5, only user certificates: the intermediate signs leaves). A
+delta CRL carries the same AKI and IDP (OpenSSL pairs a delta with a base only when both match),
+the critical Delta CRL Indicator with its base's number (5.2.4), and a number from the same
+sequence. Entries: serial, revocation date, the reason code unless unspecified, the invalidity
+date when one was given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+from stepca.crypto.keys import PrivateKey, signature_hash
+from stepca.db.records import RevokedEntry
+
+if TYPE_CHECKING:
+    from stepca.config import CAConfig
+
+#: a delta CRL is valid this long at most (and replaced at 2/3 of it): clients that fetch deltas
+#: want fresh news; the complete CRL keeps ``cacheDuration``
+DELTA_LIFETIME = timedelta(hours=1)
+#: revocations this much older than the delta's base are listed again in the delta: a revocation
+#: is timed before its commit, so one in flight while the base was read could otherwise be in
+#: neither (duplicates of base entries are harmless)
+DELTA_MARGIN = 300
+#: serials a CRL can carry (RFC 5280 4.1.2.2: positive, at most 20 octets)
+_MAX_SERIAL = 1 << 159
+
+_REASONS = {
+    1: x509.ReasonFlags.key_compromise,
+    2: x509.ReasonFlags.ca_compromise,
+    3: x509.ReasonFlags.affiliation_changed,
+    4: x509.ReasonFlags.superseded,
+    5: x509.ReasonFlags.cessation_of_operation,
+    6: x509.ReasonFlags.certificate_hold,
+    9: x509.ReasonFlags.privilege_withdrawn,
+    10: x509.ReasonFlags.aa_compromise,
+}  # 0 (unspecified) is left out (RFC 5280 5.3.1); 8 (removeFromCRL) would un-revoke in a delta
+
+
+def _host(name: str) -> str:
+    return f"[{name}]" if ":" in name and not name.startswith("[") else name
+
+
+def crl_url(config: CAConfig) -> str:
+    """``crl.idpURL``, else ``https://<first dnsName>[:port]/1.0/crl`` (port from ``address``,
+    left out when 443)."""
+    if config.crl is not None and config.crl.idp_url:
+        return config.crl.idp_url
+    port = config.address.rpartition(":")[2]
+    suffix = "" if port in ("", "443") else f":{port}"
+    return f"https://{_host(config.dns_names[0])}{suffix}/1.0/crl"
+
+
+def delta_url(config: CAConfig) -> str:
+    """Where the delta CRL is: the CRL's URL + ``/delta``."""
+    return crl_url(config).rstrip("/") + "/delta"
+
+
+def _point(url: str) -> x509.DistributionPoint:
+    return x509.DistributionPoint([x509.UniformResourceIdentifier(url)], None, None, None)
+
+
+def revocation_extensions(config: CAConfig) -> tuple[x509.Extension[x509.ExtensionType], ...]:
+    """What issued certificates carry when revocation lists are enabled: the CRL Distribution
+    Point (computed once per configuration load; the issuer encodes it once)."""
+    if config.crl is None or not config.crl.enabled:
+        return ()
+    value = x509.CRLDistributionPoints([_point(crl_url(config))])
+    return (x509.Extension(value.oid, False, value),)
+
+
+@dataclass(frozen=True)
+class CRLSettings:
+    """Everything a CRL depends on besides the revocations; built per configuration load."""
+
+    issuer: x509.Certificate
+    key: PrivateKey
+    cache_duration: timedelta
+    renew_after: timedelta
+    generate_on_revoke: bool
+    url: str
+    delta_url: str
+    #: the Issuing Distribution Point is written only when ``idpURL`` is configured
+    with_idp: bool
+    #: the numbering scope: one per issuer (name and key)
+    scope: str
+    #: changes whenever the lists would come out differently for the same revocations
+    tag: str
+
+    @property
+    def delta_lifetime(self) -> timedelta:
+        return min(self.cache_duration, DELTA_LIFETIME)
+
+
+def crl_settings(config: CAConfig, issuer: x509.Certificate, key: PrivateKey) -> CRLSettings | None:
+    crl = config.crl
+    if crl is None or not crl.enabled:
+        return None
+    spki = issuer.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    scope = "x509:" + hashlib.sha256(issuer.subject.public_bytes() + spki).hexdigest()[:40]
+    url, durl = crl_url(config), delta_url(config)
+    shape = "|".join(
+        [
+            issuer.fingerprint(hashes.SHA256()).hex(),
+            url,
+            durl,
+            str(bool(crl.idp_url)),
+            str(int(crl.cache_duration.total_seconds())),
+        ]
+    )
+    return CRLSettings(
+        issuer=issuer,
+        key=key,
+        cache_duration=crl.cache_duration,
+        renew_after=crl.renew_after,
+        generate_on_revoke=crl.generate_on_revoke,
+        url=url,
+        delta_url=durl,
+        with_idp=bool(crl.idp_url),
+        scope=scope,
+        tag=hashlib.sha256(shape.encode()).hexdigest()[:32],
+    )
+
+
+def _utc(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
+
+
+class EntryCache:
+    """Revoked-certificate objects kept between builds in one process: most lines of the next
+    CRL are the lines of the last one, and making one costs more than encoding it."""
+
+    def __init__(self) -> None:
+        self._items: dict[RevokedEntry, x509.RevokedCertificate] = {}
+
+    def build(self, entries: Sequence[RevokedEntry]) -> list[x509.RevokedCertificate]:
+        old, new = self._items, {}
+        out: list[x509.RevokedCertificate] = []
+        for e in entries:
+            rc = old.get(e)
+            if rc is None:
+                rc = _revoked(e)
+                if rc is None:
+                    continue
+            new[e] = rc
+            out.append(rc)
+        self._items = new
+        return out
+
+
+def _revoked(e: RevokedEntry) -> x509.RevokedCertificate | None:
+    try:
+        serial = int(e.serial)
+    except ValueError:
+        return None
+    if not 0 < serial < _MAX_SERIAL:
+        return None  # no certificate can carry it
+    exts: list[x509.Extension[x509.ExtensionType]] = []
+    reason = _REASONS.get(e.reason_code)
+    if reason is not None:
+        value: x509.ExtensionType = x509.CRLReason(reason)
+        exts.append(x509.Extension(value.oid, False, value))
+    if e.invalidity_date:
+        value = x509.InvalidityDate(_utc(e.invalidity_date))
+        exts.append(x509.Extension(value.oid, False, value))
+    # the builder's constructor: its fluent setters copy the object once per call
+    return x509.RevokedCertificateBuilder(serial, _utc(e.revoked_at), exts).build()
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltCRL:
+    der: bytes
+    this_update: int
+    next_update: int
+    #: when the CRL job should replace it: renewal time, or the first listed certificate's expiry
+    #: (an entry leaves the list once its certificate expired, under a new number)
+    refresh_at: int
+
+
+def build_crl(
+    s: CRLSettings,
+    *,
+    number: int,
+    now: int,
+    entries: Sequence[RevokedEntry],
+    cache: EntryCache | None = None,
+    delta_base: int | None = None,
+) -> BuiltCRL:
+    """A complete CRL, or with ``delta_base`` the delta CRL over that base's number."""
+    lifetime = s.delta_lifetime if delta_base is not None else s.cache_duration
+    renew = lifetime * 2 / 3 if delta_base is not None else s.renew_after
+    next_update = now + int(lifetime.total_seconds())
+    refresh_at = now + max(1, int(renew.total_seconds()))
+    expiries = [e.not_after for e in entries if e.not_after]
+    if expiries:
+        refresh_at = min(refresh_at, min(expiries) + 1)
+    exts: list[x509.ExtensionType] = [
+        x509.CRLNumber(number),
+        _aki(s.issuer),
+    ]
+    critical: set[x509.ObjectIdentifier] = set()
+    if s.with_idp:
+        exts.append(
+            x509.IssuingDistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(s.url)],
+                relative_name=None,
+                only_contains_user_certs=True,
+                only_contains_ca_certs=False,
+                only_some_reasons=None,
+                indirect_crl=False,
+                only_contains_attribute_certs=False,
+            )
+        )
+        critical.add(exts[-1].oid)
+    if delta_base is None:
+        exts.append(x509.FreshestCRL([_point(s.delta_url)]))
+    else:
+        exts.append(x509.DeltaCRLIndicator(delta_base))
+        critical.add(exts[-1].oid)
+    revoked = (cache or EntryCache()).build(entries)
+    builder = x509.CertificateRevocationListBuilder(
+        s.issuer.subject,
+        _utc(now),
+        _utc(next_update),
+        [x509.Extension(v.oid, v.oid in critical, v) for v in exts],
+        revoked,
+    )
+    crl = builder.sign(s.key, signature_hash(s.key))
+    return BuiltCRL(crl.public_bytes(serialization.Encoding.DER), now, next_update, refresh_at)
+
+
+def _aki(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+    try:
+        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+    except x509.ExtensionNotFound:
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key())  # type: ignore[arg-type]
+
+
+__all__ = [
+    "DELTA_LIFETIME",
+    "DELTA_MARGIN",
+    "BuiltCRL",
+    "CRLSettings",
+    "EntryCache",
+    "build_crl",
+    "crl_settings",
+    "crl_url",
+    "delta_url",
+    "revocation_extensions",
+]
