@@ -730,7 +730,8 @@ def revoke(
     ca_url: str | None,
     root: str | None,
 ) -> None:
-    """Revoke the SSH certificate with serial number SERIAL: it can no longer be renewed.
+    """Revoke the SSH certificate with serial number SERIAL: it can no longer be renewed, and it is
+    listed in the CA's KRL (`step ssh krl`, for sshd's RevokedKeys).
 
     Authorize with a token (--token, or one signed with a JWK provisioner key), or by proving
     possession of the certificate (--sshpop-cert and --sshpop-key; SERIAL is then optional).
