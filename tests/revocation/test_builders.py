@@ -65,7 +65,23 @@ def test_the_entry_cache_reuses_unchanged_lines() -> None:
     second = cache.build([*entries[1:], RevokedEntry("500", now, 4, 0, 0)])
     assert second[0] is first[1]  # the same object: not made again
     assert second[-1].serial_number == 500
-    assert len(cache._items) == 99  # forgotten once no longer listed
+    assert len(cache) == 99  # forgotten once no longer listed
+
+
+def test_a_cache_seeded_from_a_published_crl_writes_the_same_lines() -> None:
+    s = _settings()
+    now = int(time.time())
+    entries = [
+        RevokedEntry(str(i * 7919), now - i, (0, 1, 4, 9)[i % 4], now - 99 if i % 5 == 0 else 0, 0)
+        for i in range(1, 300)
+    ]
+    fresh = build_crl(s, number=3, now=now, entries=entries)
+    seeded_cache = EntryCache()
+    seeded_cache.seed(fresh.der)
+    assert len(seeded_cache) == len(entries)
+    seeded = build_crl(s, number=3, now=now, entries=entries, cache=seeded_cache)
+    tbs = [x509.load_der_x509_crl(b.der).tbs_certlist_bytes for b in (fresh, seeded)]
+    assert tbs[0] == tbs[1]
 
 
 def test_ssh_entries_are_grouped_by_the_key_that_signed_them() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from cryptography import x509
@@ -34,6 +34,9 @@ DELTA_LIFETIME = timedelta(hours=1)
 #: is timed before its commit, so one in flight while the base was read could otherwise be in
 #: neither (duplicates of base entries are harmless)
 DELTA_MARGIN = 300
+#: part of every CRL's tag: bump it when the same revocations would be written differently (a
+#: worker reuses the lines of a published CRL only when its tag matches)
+FORMAT = "crl-1"
 #: serials a CRL can carry (RFC 5280 4.1.2.2: positive, at most 20 octets)
 _MAX_SERIAL = 1 << 159
 
@@ -115,6 +118,7 @@ def crl_settings(config: CAConfig, issuer: x509.Certificate, key: PrivateKey) ->
     url, durl = crl_url(config), delta_url(config)
     shape = "|".join(
         [
+            FORMAT,
             issuer.fingerprint(hashes.SHA256()).hex(),
             url,
             durl,
@@ -136,49 +140,72 @@ def crl_settings(config: CAConfig, issuer: x509.Certificate, key: PrivateKey) ->
     )
 
 
+_EPOCH = datetime(1970, 1, 1)  # naive UTC, as the builders take times
+
+
 def _utc(ts: int) -> datetime:
-    return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
+    return _EPOCH + timedelta(seconds=ts)
+
+
+def _extension(value: x509.ExtensionType) -> x509.Extension[x509.ExtensionType]:
+    return x509.Extension(value.oid, False, value)
+
+
+#: one immutable reason-code extension per code, shared by every entry that carries it
+_REASON_EXTENSIONS = {code: _extension(x509.CRLReason(flag)) for code, flag in _REASONS.items()}
 
 
 class EntryCache:
     """Revoked-certificate objects kept between builds in one process: most lines of the next
-    CRL are the lines of the last one, and making one costs more than encoding it."""
+    CRL are the lines of the last one, and making one costs more than encoding it.
+
+    Keyed by serial: a revocation is recorded once and never changes (the serial is the key of
+    its row), so the line made for a serial stays right while the serial is listed. A new worker
+    ``seed``s the cache from the complete CRL already published (parsing is far cheaper than
+    making the lines again)."""
 
     def __init__(self) -> None:
-        self._items: dict[RevokedEntry, x509.RevokedCertificate] = {}
+        self._items: dict[int, x509.RevokedCertificate] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def seed(self, der: bytes) -> None:
+        """Take the lines of a published CRL (made by this code: its tag matched)."""
+        self._items = {rc.serial_number: rc for rc in x509.load_der_x509_crl(der)}
 
     def build(self, entries: Sequence[RevokedEntry]) -> list[x509.RevokedCertificate]:
         old, new = self._items, {}
+        times: dict[int, datetime] = {}
         out: list[x509.RevokedCertificate] = []
         for e in entries:
-            rc = old.get(e)
+            try:
+                serial = int(e.serial)
+            except ValueError:
+                continue
+            rc = old.get(serial)
             if rc is None:
-                rc = _revoked(e)
+                rc = _revoked(serial, e, times)
                 if rc is None:
                     continue
-            new[e] = rc
+            new[serial] = rc
             out.append(rc)
         self._items = new
         return out
 
 
-def _revoked(e: RevokedEntry) -> x509.RevokedCertificate | None:
-    try:
-        serial = int(e.serial)
-    except ValueError:
-        return None
+def _revoked(serial: int, e: RevokedEntry, times: dict[int, datetime]) -> x509.RevokedCertificate | None:
     if not 0 < serial < _MAX_SERIAL:
         return None  # no certificate can carry it
-    exts: list[x509.Extension[x509.ExtensionType]] = []
-    reason = _REASONS.get(e.reason_code)
-    if reason is not None:
-        value: x509.ExtensionType = x509.CRLReason(reason)
-        exts.append(x509.Extension(value.oid, False, value))
+    reason = _REASON_EXTENSIONS.get(e.reason_code)
+    exts = [reason] if reason is not None else []
     if e.invalidity_date:
-        value = x509.InvalidityDate(_utc(e.invalidity_date))
-        exts.append(x509.Extension(value.oid, False, value))
+        exts.append(_extension(x509.InvalidityDate(_utc(e.invalidity_date))))
+    when = times.get(e.revoked_at)
+    if when is None:
+        when = times[e.revoked_at] = _utc(e.revoked_at)
     # the builder's constructor: its fluent setters copy the object once per call
-    return x509.RevokedCertificateBuilder(serial, _utc(e.revoked_at), exts).build()
+    return x509.RevokedCertificateBuilder(serial, when, exts).build()
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from stepca.crypto.pem import der_to_pem
 from stepca.db.operations import PublishCRLOp, RevokeOp
 from stepca.db.records import CRLRecord
 from stepca.errors import NotFound, NotImplementedByCA, ServiceUnavailable
-from stepca.revocation.crl import DELTA_MARGIN, CRLSettings, EntryCache, build_crl
+from stepca.revocation.crl import DELTA_MARGIN, BuiltCRL, CRLSettings, EntryCache, build_crl
 from stepca.revocation.krl import KRLSettings, build_krl
 
 if TYPE_CHECKING:
@@ -206,10 +206,15 @@ class RevocationPublisher:
         number = await self.store.next_crl_number(s.scope)
         now = int(time.time())
         entries = await self.store.revoked_entries("x509", active_at=now)
-        loop = asyncio.get_running_loop()
-        built = await loop.run_in_executor(
-            None, lambda: build_crl(s, number=number, now=now, entries=entries, cache=self._entries)
-        )
+        held = self._docs.get(BASE)
+        seed = held.der if held is not None and held.record.tag == s.tag and not self._entries else None
+
+        def build() -> BuiltCRL:
+            if seed:
+                self._entries.seed(seed)  # a new worker: the lines of the CRL published before
+            return build_crl(s, number=number, now=now, entries=entries, cache=self._entries)
+
+        built = await asyncio.get_running_loop().run_in_executor(None, build)
         await self._publish(
             CRLRecord(
                 s.scope,

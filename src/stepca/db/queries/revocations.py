@@ -67,14 +67,26 @@ def list_all(conn: Connection, kind: str, active_at: int | None) -> list[Revocat
 def entries(conn: Connection, kind: str, active_at: int, since: int | None = None) -> list[RevokedEntry]:
     """What a revocation list shows: the revocations of ``kind`` whose certificate has not
     expired at ``active_at`` (unknown certificates, ``not_after`` 0, never expire); with
-    ``since``, only those revoked at or after it (``revocations (kind, revoked_at)`` index)."""
+    ``since``, only those revoked at or after it (``revocations (kind, revoked_at)`` index).
+
+    A CRL reads every row: the values are taken as the driver returns them (no per-row type
+    processing, a third of the time of a 100,000-row read)."""
     t = schema.revocations
     stmt = select(t.c.serial, t.c.revoked_at, t.c.reason_code, t.c.invalidity_date, t.c.not_after).where(
         t.c.kind == kind, or_(t.c.not_after == 0, t.c.not_after >= active_at)
     )
     if since is not None:
         stmt = stmt.where(t.c.revoked_at >= since)
-    return [RevokedEntry(*r) for r in conn.execute(stmt)]
+    result = conn.execute(stmt)
+    try:
+        raw = result.cursor.fetchall()  # the driver's tuples
+    finally:
+        result.close()
+    make = RevokedEntry._make
+    out = [make(r) for r in raw]
+    if out and not isinstance(out[0].serial, str):  # MySQL VARBINARY keys come back as bytes
+        out = [e._replace(serial=bytes(e.serial).decode()) for e in out]
+    return out
 
 
 def latest_time(conn: Connection, kind: str) -> int:
