@@ -30,7 +30,7 @@ def _crl_response(request: web.Request, doc: Published, name: str) -> web.Respon
     headers = {"Cache-Control": "no-cache", "ETag": f'"{doc.number}"'}
     if "pem" in request.query:
         headers["Content-Disposition"] = f'attachment; filename="{name}.pem"'
-        return web.Response(body=doc.pem.encode(), content_type="application/x-pem-file", headers=headers)
+        return web.Response(body=doc.pem, content_type="application/x-pem-file", headers=headers)
     headers["Content-Disposition"] = f'attachment; filename="{name}.der"'
     return web.Response(body=doc.der, content_type="application/pkix-crl", headers=headers)
 

@@ -20,7 +20,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from stepca.crypto.pem import der_to_pem
@@ -42,12 +41,14 @@ KEEP_EXPIRED = 86400
 RETRY_DELAYS = (1.0, 5.0, 15.0)
 
 
-@dataclass(frozen=True)
 class Published:
-    """A list as served: its record and, made once, its PEM."""
+    """A list as served: its record and, made on first use (``?pem``), its PEM."""
 
-    record: CRLRecord
-    pem: str = ""
+    __slots__ = ("_pem", "record")
+
+    def __init__(self, record: CRLRecord) -> None:
+        self.record = record
+        self._pem: bytes | None = None
 
     @property
     def der(self) -> bytes:
@@ -56,6 +57,12 @@ class Published:
     @property
     def number(self) -> int:
         return self.record.number
+
+    @property
+    def pem(self) -> bytes:
+        if self._pem is None:
+            self._pem = der_to_pem(self.record.der, "X509 CRL").encode()
+        return self._pem
 
 
 class _Flight:
@@ -104,7 +111,7 @@ class RevocationPublisher:
             DELTA: _Flight(self._build_delta),
             KRL: _Flight(self._build_krl),
         }
-        self._check: tuple[float, asyncio.Future[None]] | None = None
+        self._check = _Flight(self._load_newer)
         self._background: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ configuration
@@ -146,27 +153,13 @@ class RevocationPublisher:
         doc = self._docs.get(kind)
         if doc is None:
             raise ServiceUnavailable("the revocation list is not built yet: try again shortly")
-        if not doc.pem and kind != KRL:
-            doc = replace(doc, pem=der_to_pem(doc.der, "X509 CRL"))
-            self._docs[kind] = doc
         return doc
 
     async def _refresh(self) -> None:
-        """Load any list newer than the cached ones. Requests share a check that started after
-        they arrived (so a list published before a request is seen by it)."""
-        arrived = time.monotonic()
-        if self._check is not None and self._check[0] >= arrived and not self._check[1].done():
-            await asyncio.shield(self._check[1])
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._check = (arrived, fut)
-        try:
-            await self._load_newer()
-        except Exception as exc:
-            fut.set_exception(exc)
-            fut.exception()
-            raise
-        fut.set_result(None)
+        """Load any list newer than the cached ones. A request waits for a check that started
+        after it arrived (a list published before the request is seen by it); the requests that
+        arrive meanwhile share the next one, so a flood costs one query at a time."""
+        await self._check.run()
 
     async def _load_newer(self) -> None:
         wanted = {kind: key for kind in (BASE, DELTA, KRL) if (key := self._settings_of(kind)) is not None}
