@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -102,3 +102,47 @@ def test_ssh_entries_are_grouped_by_the_key_that_signed_them() -> None:
         [key_blob(user_ca), key_blob(host_ca)],
     )
     assert grouped == {key_blob(host_ca): [77, 78], key_blob(user_ca): [78]}  # unknown: under every CA key
+
+
+def test_fast_lines_equal_the_builders() -> None:
+    """Lines written as DER and parsed by cryptography (the common case) make the same signed
+    CRL bytes as one RevokedCertificateBuilder per line, on many random entries."""
+    import random
+
+    from cryptography.hazmat.primitives import serialization
+
+    from stepca.crypto.keys import signature_hash
+    from stepca.revocation.crl import _make_entries, _revoked
+
+    rnd = random.Random(13)
+    now = int(time.time())
+    entries = []
+    seen: set[int] = set()  # a serial is revoked once (the database's key)
+    for i in range(2000):
+        bits = rnd.choice((1, 7, 8, 63, 64, 127, 128, 158))
+        serial = rnd.getrandbits(bits) | (1 << (bits - 1))
+        if serial in seen:
+            continue
+        seen.add(serial)
+        revoked_at = rnd.choice(
+            (0, 1, 86399, 86400, now, now - rnd.randint(0, 10**9), 2524607999, 2524608000 + i)
+        )
+        code = rnd.choice((0, 1, 2, 3, 4, 5, 6, 8, 9, 10))
+        invalidity = rnd.choice((0, 0, 0, now - 5))
+        entries.append((serial, RevokedEntry(str(serial), revoked_at, code, invalidity, 0)))
+    fast = _make_entries(entries)
+    slow = {serial: _revoked(serial, e, {}) for serial, e in entries}
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([])
+
+    def tbs(lines: dict[int, x509.RevokedCertificate]) -> bytes:
+        crl = x509.CertificateRevocationListBuilder(
+            name,
+            datetime(2025, 1, 1),
+            datetime(2025, 1, 2),
+            [],
+            [lines[serial] for serial, _ in entries],
+        ).sign(key, signature_hash(key))  # type: ignore[arg-type]
+        return x509.load_der_x509_crl(crl.public_bytes(serialization.Encoding.DER)).tbs_certlist_bytes
+
+    assert tbs(fast) == tbs(slow)

@@ -72,8 +72,13 @@ def entries(conn: Connection, kind: str, active_at: int, since: int | None = Non
     A CRL reads every row: the values are taken as the driver returns them (no per-row type
     processing, a third of the time of a 100,000-row read)."""
     t = schema.revocations
+    kind_is = t.c.kind == kind
+    if since is None and conn.dialect.name == "sqlite":
+        # every row is read: SQLite would walk the (kind, revoked_at) index and fetch each row
+        # from the table, twice as slow as scanning it ("kind || ''" cannot use the index)
+        kind_is = t.c.kind.concat("") == kind
     stmt = select(t.c.serial, t.c.revoked_at, t.c.reason_code, t.c.invalidity_date, t.c.not_after).where(
-        t.c.kind == kind, or_(t.c.not_after == 0, t.c.not_after >= active_at)
+        kind_is, or_(t.c.not_after == 0, t.c.not_after >= active_at)
     )
     if since is not None:
         stmt = stmt.where(t.c.revoked_at >= since)
