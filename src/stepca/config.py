@@ -24,6 +24,7 @@ from pydantic import (
     Tag,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from stepca._durations import format_duration, parse_duration
@@ -201,6 +202,47 @@ class SSHConfig(_Model):
     user_key: str | None = Field(None, alias="userKey")
 
 
+class CRLConfig(_Model):
+    """ca.json ``crl``, named as smallstep names it (docs/revocation.md).
+
+    ``cacheDuration`` is each CRL's validity (nextUpdate - thisUpdate, default 24h);
+    ``renewPeriod`` how long after thisUpdate a new one is made (default 2/3 of cacheDuration);
+    ``idpURL`` the URL in certificates' CRL Distribution Point and in the CRL's Issuing
+    Distribution Point (default: https://<first dnsName>[:port]/1.0/crl, and no IDP).
+    """
+
+    enabled: bool = False
+    generate_on_revoke: bool = Field(False, alias="generateOnRevoke")
+    cache_duration: Duration = Field(timedelta(hours=24), alias="cacheDuration")
+    renew_period: Duration | None = Field(None, alias="renewPeriod")
+    idp_url: str = Field("", alias="idpURL")
+
+    @field_validator("cache_duration", "renew_period")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("must be a duration greater than 0")
+        return value
+
+    @field_validator("idp_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _renew_before_expiry(self) -> CRLConfig:
+        if self.renew_period is not None and self.renew_period > self.cache_duration:
+            raise ValueError("renewPeriod must not be longer than cacheDuration")
+        return self
+
+    @property
+    def renew_after(self) -> timedelta:
+        """When a CRL is replaced: renewPeriod, else 2/3 of cacheDuration (as smallstep)."""
+        return self.renew_period if self.renew_period is not None else self.cache_duration * 2 / 3
+
+
 class CAConfig(_Model):
     root: str | list[str]
     federated_roots: list[str] | None = Field(None, alias="federatedRoots")
@@ -217,6 +259,7 @@ class CAConfig(_Model):
     tls: TLSConfig | None = None
     templates: dict[str, Any] | None = None
     common_name: str = Field("Step Online CA", alias="commonName")
+    crl: CRLConfig | None = None
 
     @field_validator("logger", mode="before")
     @classmethod

@@ -329,28 +329,56 @@ class RevokeRequest:
     reason_code: int = Reason.UNSPECIFIED
     reason: str = ""
     passive: bool = True
+    #: stepca's addition: when the key is known or suspected compromised (RFC 3339; RFC 5280
+    #: 5.3.2's invalidity date in the CRL entry); absent from smallstep's body
+    invalidity_date: str = ""
 
     @classmethod
     def from_json(cls, doc: object) -> Self:
         d = _object(doc)
         serial = _required(_str(d, "serial"), "serial")
         code = check_reason_code(d.get("reasonCode"))
+        invalidity = _str(d, "invalidityDate")
+        if invalidity:
+            rfc3339_seconds(invalidity, "invalidityDate")
         return cls(
             serial=serial,
             reason_code=code,
             passive=_bool(d, "passive", True),
             ott=_str(d, "ott"),
             reason=_str(d, "reason"),
+            invalidity_date=invalidity,
         )
 
     def to_json(self) -> JSONObject:
-        return {
+        body: JSONObject = {
             "serial": self.serial,
             "ott": self.ott,
             "reasonCode": int(self.reason_code),
             "reason": self.reason,
             "passive": self.passive,
         }
+        if self.invalidity_date:
+            body["invalidityDate"] = self.invalidity_date
+        return body
+
+    @property
+    def invalidity_timestamp(self) -> int:
+        """``invalidityDate`` as unix seconds (0 when absent)."""
+        return rfc3339_seconds(self.invalidity_date, "invalidityDate") if self.invalidity_date else 0
+
+
+def rfc3339_seconds(text: str, name: str) -> int:
+    """An RFC 3339 time with its offset (``2024-05-01T10:00:00Z``) as unix seconds, or 400."""
+    from datetime import datetime
+
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(f"{name} must be an RFC 3339 time such as 2024-05-01T10:00:00Z") from None
+    if when.tzinfo is None:
+        raise BadRequest(f"{name} must carry its time zone (Z or an offset)")
+    return int(when.timestamp())
 
 
 @dataclass(frozen=True, slots=True)

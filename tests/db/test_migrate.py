@@ -168,8 +168,14 @@ def test_a_version_1_database_migrates_to_the_same_schema_as_a_fresh_one(
         with old.begin() as conn:
             assert migrations.current_version(conn) == 1
             assert not conn.dialect.has_table(conn, "job_leases")  # no later table leaked into v1
+            assert not conn.dialect.has_table(conn, "crls")
             conn.execute(
                 schema.used_tokens.insert().values(token_id="t1", provisioner="p", expires_at=1, used_at=1)
+            )
+            # a version-1 revocation row: v3 adds a column to its table
+            conn.exec_driver_sql(
+                "INSERT INTO revocations (serial, kind, reason_code, reason, revoked_at, provisioner, "
+                "token_id, mtls, not_after) VALUES ('5', 'x509', 1, '', 10, '', '', false, 20)"
             )
         assert migrations.migrate(old) == 1
         assert migrations.migrate(fresh) == 0
@@ -177,6 +183,8 @@ def test_a_version_1_database_migrates_to_the_same_schema_as_a_fresh_one(
         with old.connect() as conn:
             assert migrations.current_version(conn) == NEWEST
             assert conn.execute(text("SELECT token_id FROM used_tokens")).scalar_one() in ("t1", b"t1")
+            # the old revocation reads back with no invalidity date
+            assert conn.execute(text("SELECT invalidity_date FROM revocations")).scalar_one() == 0
         model = MetaData()
         schema_shape = _shape(fresh)
         live_tables = set(schema.metadata.tables)

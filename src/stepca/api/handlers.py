@@ -197,6 +197,7 @@ async def revoke(request: web.Request, ca: Authority, fields: dict[str, Any]) ->
         reason_code=int(req.reason_code),
         reason=req.reason,
         passive=req.passive,
+        invalidity_date=req.invalidity_timestamp,
     )
     fields["serial"] = req.serial
     return json_response(RevokeResponse())

@@ -32,6 +32,11 @@ ROUTES: list[tuple[str, str, Handler]] = [
 #: routes contributed by optional subsystems (SSH, ACME, ...): (module, attribute)
 EXTRA_ROUTE_TABLES = [
     ("stepca.api.ssh", "ROUTES"),
+    ("stepca.api.revocation", "ROUTES"),
+]
+#: what the plain-HTTP listener (``insecureAddress``) serves: the revocation routes only
+INSECURE_ROUTE_TABLES = [
+    ("stepca.api.revocation", "INSECURE_ROUTES"),
 ]
 
 
@@ -39,12 +44,13 @@ async def _not_found(request: web.Request, ca: object, fields: dict[str, object]
     raise NotFound()
 
 
-def build_app(ref: AuthorityRef) -> web.Application:
+def build_app(ref: AuthorityRef, *, insecure: bool = False) -> web.Application:
+    """The HTTPS app (every route), or with ``insecure`` the plain-HTTP one (revocation only)."""
     app = web.Application(client_max_size=h.MAX_BODY)
-    table = list(ROUTES)
+    table = [] if insecure else list(ROUTES)
     import importlib
 
-    for module_name, attr in EXTRA_ROUTE_TABLES:
+    for module_name, attr in INSECURE_ROUTE_TABLES if insecure else EXTRA_ROUTE_TABLES:
         table += getattr(importlib.import_module(module_name), attr)
     for method, path, fn in table:
         wrapped = h.endpoint(ref, fn)

@@ -30,6 +30,7 @@ from stepca.errors import BadRequest, Forbidden, NotFound, NotImplementedByCA, U
 from stepca.provisioner.base import ParsedToken, Provisioner
 from stepca.provisioner.registry import ProvisionerRegistry
 from stepca.reasons import check_reason_code
+from stepca.revocation.crl import revocation_extensions
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -96,9 +97,13 @@ class Authority:
         self.services = Services(
             provisioners=self.provisioners, audiences=self.audiences, start_time=start_time, store=store
         )
-        self.issuance = Issuance(
-            X509Issuer(intermediate, intermediate_key, config.authority.template), self.services
+        issuer = X509Issuer(
+            intermediate,
+            intermediate_key,
+            config.authority.template,
+            extra_extensions=revocation_extensions(config),  # the CRL Distribution Point
         )
+        self.issuance = Issuance(issuer, self.services)
         self.issuer = self.issuance.issuer
         self.chain_pems: tuple[str, ...] = self.issuance.chain_pems
         self.token_context = self.services.token_context
@@ -245,12 +250,15 @@ class Authority:
         reason_code: int,
         reason: str,
         passive: bool,
+        invalidity_date: int = 0,
     ) -> None:
         if not passive:
             raise NotImplementedByCA("revoke: active revocation is not implemented; use passive revocation")
         reason_code = int(check_reason_code(reason_code))
         serial = normalize_serial(serial)
         now = int(time.time())
+        if invalidity_date > now + 60:
+            raise BadRequest("invalidityDate cannot be in the future")
         token: UsedToken | None = None
         provisioner_id = ""
         if ott:
@@ -284,6 +292,7 @@ class Authority:
                     token_id=token.token_id if token else "",
                     mtls=mtls_cert is not None and not ott,
                     not_after=record.not_after if record else 0,
+                    invalidity_date=max(0, invalidity_date),
                 ),
                 token=token,
             )

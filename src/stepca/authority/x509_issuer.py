@@ -7,6 +7,7 @@ once per configuration load.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -70,7 +71,16 @@ class LeafRequest:
 
 
 class X509Issuer:
-    def __init__(self, cert: x509.Certificate, key: PrivateKey, template: ASN1DN | None = None) -> None:
+    def __init__(
+        self,
+        cert: x509.Certificate,
+        key: PrivateKey,
+        template: ASN1DN | None = None,
+        extra_extensions: Sequence[x509.Extension[x509.ExtensionType]] = (),
+    ) -> None:
+        """``extra_extensions``: constant extensions every leaf carries (the CRL Distribution
+        Point when revocation lists are enabled), DER-encoded here once per configuration load.
+        Renewed and rekeyed leaves carry the current ones instead of the old certificate's."""
         self.cert = cert
         self.key = key
         self.issuer_name = cert.subject
@@ -83,6 +93,8 @@ class X509Issuer:
         self._ku_ec = constant_extension(_KU_EC, critical=True)
         self._ku_rsa = constant_extension(_KU_RSA, critical=True)
         self._eku = constant_extension(_EKU, critical=False)
+        self._extra = [constant_extension(e.value, e.critical) for e in extra_extensions]
+        self._extra_oids = frozenset(e.oid for e in extra_extensions)
         self.pem = cert.public_bytes(serialization.Encoding.PEM).decode()
         self.template_attrs: list[x509.NameAttribute[str]] = []
         if template is not None:
@@ -110,6 +122,8 @@ class X509Issuer:
         if req.copied_extensions:
             seen_aki = False
             for ext in req.copied_extensions:
+                if ext.oid in self._extra_oids:
+                    continue  # the current configuration's value, added below
                 if isinstance(ext.value, x509.AuthorityKeyIdentifier):
                     exts.append(self.encoder.aki_ext)
                     seen_aki = True
@@ -119,6 +133,7 @@ class X509Issuer:
                     exts.append(constant_extension(ext.value, ext.critical))
             if not seen_aki:
                 exts.append(self.encoder.aki_ext)
+            exts += self._extra
         else:
             if not req.templated:
                 exts += [self._ku_rsa if isinstance(pub, rsa.RSAPublicKey) else self._ku_ec, self._eku]
@@ -134,6 +149,7 @@ class X509Issuer:
                 exts.append(san_extension(req.sans, critical=empty))
             if req.provisioner_extension:
                 exts.append(extension(_PROV_OID_DER, req.provisioner_extension))
+            exts += self._extra
         cert_der, _ = self.encoder.encode(
             serial=random_serial(),
             not_before=req.not_before,

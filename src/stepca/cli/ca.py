@@ -22,6 +22,7 @@ _CA_COMMANDS = {
     "renew": ("stepca.cli.ca_renew:renew", "renew a valid certificate"),
     "rekey": ("stepca.cli.ca_renew:rekey", "rekey a valid certificate"),
     "revoke": ("stepca.cli.ca_renew:revoke", "revoke a certificate"),
+    "crl": ("stepca.cli.revocation:crl", "download the certificate revocation list (or its delta)"),
     "provisioner": (
         "stepca.cli.ca_provisioner:provisioner",
         "create and manage the certificate authority provisioners",

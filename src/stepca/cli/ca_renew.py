@@ -306,6 +306,14 @@ def reason_code_from_flag(value: str | None) -> int:
 @click.option("--reason", default="", help="A free-form reason for the revocation.")
 @click.option("--reasonCode", "--reason-code", "reason_code", help="RFC 5280 reason code (number or name).")
 @click.option(
+    "--invalidity-date",
+    "--invalidityDate",
+    "invalidity_date",
+    metavar="TIME",
+    help="When the key is known or suspected compromised (RFC 3339, e.g. 2024-05-01T10:00:00Z): "
+    "the CRL entry's invalidity date.",
+)
+@click.option(
     "--provisioner-password-file", type=click.Path(), help="File with the password of the provisioner key."
 )
 @click.option("--provisioner", "--issuer", "provisioner", help="The provisioner that signs the revoke token.")
@@ -319,6 +327,7 @@ def revoke(
     cert_key: str | None,
     reason: str,
     reason_code: str | None,
+    invalidity_date: str | None,
     provisioner_password_file: str | None,
     provisioner: str | None,
     kid: str | None,
@@ -335,6 +344,14 @@ def revoke(
 
     ctx = resolve_ca(ca_url, root)
     code = reason_code_from_flag(reason_code)
+    if invalidity_date:
+        from stepca.errors import BadRequest
+        from stepca.messages import rfc3339_seconds
+
+        try:
+            rfc3339_seconds(invalidity_date, "flag --invalidity-date")
+        except BadRequest as exc:
+            fail(exc.detail)
     try:
         if cert_file or cert_key:
             if not (cert_file and cert_key):
@@ -342,7 +359,7 @@ def revoke(
             chain, _key, password = _load_pair(cert_file, cert_key, None)
             serial = serial or str(chain[0].serial_number)
             with ctx.client(cert_file=cert_file, key_file=cert_key, key_password=password) as client:
-                client.revoke(serial, reason_code=code, reason=reason)
+                client.revoke(serial, reason_code=code, reason=reason, invalidity_date=invalidity_date or "")
         else:
             if not serial:
                 fail("the serial number to revoke is required")
@@ -356,7 +373,9 @@ def revoke(
                 )
                 token = signer.token(ctx, serial, "revoke")
             with ctx.client() as client:
-                client.revoke(serial, ott=token, reason_code=code, reason=reason)
+                client.revoke(
+                    serial, ott=token, reason_code=code, reason=reason, invalidity_date=invalidity_date or ""
+                )
     except CAError as exc:
         fail(f"error revoking certificate: {exc.summary()}")
     info(f"Certificate with Serial Number {serial} has been revoked.")

@@ -730,7 +730,8 @@ def revoke(
     ca_url: str | None,
     root: str | None,
 ) -> None:
-    """Revoke the SSH certificate with serial number SERIAL: it can no longer be renewed.
+    """Revoke the SSH certificate with serial number SERIAL: it can no longer be renewed, and it is
+    listed in the CA's KRL (`step ssh krl`, for sshd's RevokedKeys).
 
     Authorize with a token (--token, or one signed with a JWK provisioner key), or by proving
     possession of the certificate (--sshpop-cert and --sshpop-key; SERIAL is then optional).
@@ -791,3 +792,12 @@ def hosts(ca_url: str | None, root: str | None) -> None:
     with ctx.client() as client:
         for name in client.ssh_hosts():
             click.echo(name)
+
+
+def _add_revocation_commands() -> None:
+    from stepca.cli.revocation import krl
+
+    ssh.add_command(krl)
+
+
+_add_revocation_commands()

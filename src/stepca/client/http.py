@@ -300,9 +300,17 @@ class CAClient:
         return self._exchange("POST", "/1.0/rekey", RekeyResponse, RekeyRequest(csr_pem))
 
     def revoke(
-        self, serial: str, *, ott: str = "", reason_code: int = 0, reason: str = "", passive: bool = True
+        self,
+        serial: str,
+        *,
+        ott: str = "",
+        reason_code: int = 0,
+        reason: str = "",
+        passive: bool = True,
+        invalidity_date: str = "",
     ) -> None:
-        request = RevokeRequest(serial, ott, reason_code, reason, passive)
+        """Revoke ``serial``; ``invalidity_date`` (RFC 3339) when the key is known compromised."""
+        request = RevokeRequest(serial, ott, reason_code, reason, passive, invalidity_date)
         self._exchange("POST", "/1.0/revoke", RevokeResponse, request)
 
     # ------------------------------------------------------------------ SSH
@@ -356,6 +364,24 @@ class CAClient:
     def ssh_check_host(self, principal: str) -> bool:
         request = SSHCheckHostRequest(principal)
         return self._exchange("POST", "/1.0/ssh/check-host", SSHCheckHostResponse, request).exists
+
+    def crl(self, *, delta: bool = False) -> bytes:
+        """The CA's CRL (``delta``: its delta CRL), DER."""
+        return self._binary("/1.0/crl/delta" if delta else "/1.0/crl")
+
+    def ssh_krl(self) -> bytes:
+        """The OpenSSH KRL of the CA's revoked SSH certificates."""
+        return self._binary("/1.0/ssh/krl")
+
+    def _binary(self, path: str) -> bytes:
+        status, payload = self.request("GET", path, headers={"Accept": "*/*"})
+        if status >= 400:
+            try:
+                message = ErrorResponse.from_json(json.loads(payload)).message
+            except (ValueError, BadRequest):
+                message = payload[:200].decode(errors="replace").strip()
+            raise CAError(status, message)
+        return payload
 
     def ssh_hosts(self) -> list[str]:
         return [h.hostname for h in self._exchange("GET", "/1.0/ssh/hosts", SSHHostsResponse).hosts]

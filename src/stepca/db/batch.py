@@ -19,13 +19,21 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from stepca.db.operations import Operation, Outcome
-from stepca.db.queries import certificates, leases, revocations, tokens
-from stepca.db.records import CertificateRecord, Lease, RevocationRecord, StoreUnavailable
+from stepca.db.queries import certificates, crls, leases, revocations, tokens
+from stepca.db.records import (
+    CertificateRecord,
+    CRLRecord,
+    Lease,
+    RevocationRecord,
+    RevokedEntry,
+    SSHRevokedEntry,
+    StoreUnavailable,
+)
 from stepca.db.sql import SQLStore
 
 log = logging.getLogger("stepca.db")
@@ -37,6 +45,8 @@ _STOP = object()
 PROBE_INTERVAL = 1.0
 
 Pending = tuple[Operation, "asyncio.Future[Outcome]"]
+#: called with an operation once it is committed (see ``AsyncStore.after_commit``)
+CommitHook = Callable[[Any], Awaitable[None]]
 
 
 class AsyncStore:
@@ -55,8 +65,18 @@ class AsyncStore:
         self._pending: list[Pending] = []
         self._in_flight = False
         self._flush_scheduled = False
+        self._hooks: dict[type[Operation], list[CommitHook]] = {}
         self._writer = threading.Thread(target=self._write_loop, name="stepca-db-write", daemon=True)
         self._writer.start()
+
+    def after_commit(self, op_type: type[Operation], hook: CommitHook) -> None:
+        """Await ``hook(op)`` after each ``op_type`` this store commits, before ``apply`` returns.
+
+        The composition root wires what must follow a write wherever it comes from: a revocation
+        (``/revoke``, ``/ssh/revoke``, ACME tomorrow) republishes the revocation lists, so the
+        revoke answer is sent once the new CRL or KRL is served. A failing hook is logged and
+        never fails the operation: it is recorded."""
+        self._hooks.setdefault(op_type, []).append(hook)
 
     async def apply(self, op: Operation) -> Outcome:
         """Run one write operation durably; returns None or the expected error instance."""
@@ -69,7 +89,14 @@ class AsyncStore:
                 loop.call_later(self._group_window, self._flush, loop)
             else:
                 loop.call_soon(self._flush, loop)
-        return await fut
+        outcome = await fut
+        if outcome is None:
+            for hook in self._hooks.get(type(op), ()):
+                try:
+                    await hook(op)
+                except Exception as exc:
+                    log.error("after %s: %s", type(op).__name__, exc)
+        return outcome
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -100,6 +127,26 @@ class AsyncStore:
     ) -> list[RevocationRecord]:
         return await self._read(revocations.list_all, kind, active_at)
 
+    async def revoked_entries(
+        self, kind: str, *, active_at: int, since: int | None = None
+    ) -> list[RevokedEntry]:
+        return await self._read(revocations.entries, kind, active_at, since)
+
+    async def ssh_revoked_entries(self, *, active_at: int) -> list[SSHRevokedEntry]:
+        return await self._read(revocations.ssh_entries, active_at)
+
+    async def latest_revocation_time(self, kind: str) -> int:
+        return await self._read(revocations.latest_time, kind)
+
+    async def published_crl_numbers(self, scopes: list[str]) -> dict[tuple[str, str], int]:
+        return await self._read(crls.published_numbers, list(scopes))
+
+    async def get_published_crl(self, scope: str, kind: str, *, with_der: bool = True) -> CRLRecord | None:
+        return await self._read(crls.latest, scope, kind, with_der)
+
+    async def crl_anchor(self, scope: str, now: int) -> tuple[int, int] | None:
+        return await self._read(crls.anchor, scope, now)
+
     async def token_used(self, token_id: str) -> bool:
         return await self._read(tokens.used, token_id)
 
@@ -108,6 +155,13 @@ class AsyncStore:
     async def purge_used_tokens(self, before: int, limit: int = 2000) -> int:
         d = self._sync.dialect
         return await self._in_thread(self._sync.write_now, lambda conn: tokens.purge(d, conn, before, limit))
+
+    async def next_crl_number(self, scope: str) -> int:
+        d = self._sync.dialect
+        return await self._in_thread(self._sync.write_now, lambda conn: crls.next_number(d, conn, scope))
+
+    async def purge_crls(self, before: int) -> int:
+        return await self._write_now(crls.purge, before)
 
     async def acquire_lease(self, name: str, owner: str, ttl: float) -> Lease | None:
         now_ms = int(time.time() * 1000)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stepca.db.records import CertificateRecord, RevocationRecord, UsedToken
+from stepca.db.records import CertificateRecord, CRLRecord, RevocationRecord, UsedToken
 
 #: an operation's result: None (recorded) or the expected error that kept it out
 Outcome = Exception | None
@@ -45,4 +45,12 @@ class RevokeOp(Operation):
     token: UsedToken | None = None
 
 
-__all__ = ["IssueOp", "Operation", "Outcome", "RevokeOp", "UseTokenOp"]
+@dataclass(frozen=True, slots=True)
+class PublishCRLOp(Operation):
+    """A new CRL, delta CRL or KRL: stored under its number, and the bodies of older ones of the
+    same scope and kind emptied (the newest is the one served)."""
+
+    crl: CRLRecord
+
+
+__all__ = ["IssueOp", "Operation", "Outcome", "PublishCRLOp", "RevokeOp", "UseTokenOp"]

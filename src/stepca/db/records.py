@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from stepca.errors import ServiceUnavailable
 
@@ -37,6 +38,38 @@ class RevocationRecord:
     mtls: bool = False
     not_after: int = 0
     kind: str = "x509"
+    invalidity_date: int = 0  # RFC 5280 5.3.2, unix seconds; 0 = not given
+
+
+class RevokedEntry(NamedTuple):
+    """One line of a revocation list (a tuple: CRLs read hundreds of thousands of them)."""
+
+    serial: str
+    revoked_at: int
+    reason_code: int
+    invalidity_date: int
+    not_after: int  # 0: the certificate is unknown to the CA (listed until forever)
+
+
+class SSHRevokedEntry(NamedTuple):
+    serial: str
+    not_after: int
+    certificate: bytes | None  # the stored certificate (wire blob), when the CA issued it
+
+
+@dataclass(frozen=True, slots=True)
+class CRLRecord:
+    """A published revocation list: a complete CRL (``base``), a delta CRL or an SSH KRL."""
+
+    scope: str  # the numbering scope: one X.509 issuer, or "ssh"
+    number: int  # its CRL number (KRL: krl_version), from the scope's one sequence
+    kind: str  # base | delta | krl
+    this_update: int
+    next_update: int
+    refresh_at: int  # the CRL job makes a new one from this time on
+    tag: str  # what shaped it besides the revocations (issuer, URLs, durations, CA keys)
+    der: bytes = b""  # empty when read without its body
+    base_number: int = 0  # delta: the BaseCRLNumber
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +80,10 @@ class Lease:
     owner: str
     expires_at: float  # unix seconds
     acquired_at: float  # when ``owner`` took it (unchanged by renewals)
+
+
+class DuplicateCRLNumberError(Exception):
+    """A list with this scope and number is already published (numbers are used once)."""
 
 
 class TokenReusedError(Exception):

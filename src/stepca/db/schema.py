@@ -8,7 +8,7 @@ here without its migration (or the reverse) fails.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Integer, MetaData, String, Table
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, text
 
 from stepca.db.types import TABLE_OPTIONS, Blob, Key
 
@@ -59,8 +59,12 @@ revocations = Table(
     Column("token_id", String(255), nullable=False),
     Column("mtls", Boolean, nullable=False),
     Column("not_after", BigInteger, nullable=False),
+    # version 3: RFC 5280 invalidity date (unix seconds; 0 = not given)
+    Column("invalidity_date", BigInteger, nullable=False, server_default=text("0")),
     **TABLE_OPTIONS,
 )
+# version 3: revocations since a time (delta CRLs), the latest revocation (the CRL job)
+Index("ix_revocations_kind_revoked_at", revocations.c.kind, revocations.c.revoked_at)
 
 # version 2: cluster-wide job leases (stepca.jobs)
 job_leases = Table(
@@ -73,5 +77,32 @@ job_leases = Table(
     **TABLE_OPTIONS,
 )
 
+# version 3: one CRL number sequence per scope, shared by every instance (stepca.revocation)
+crl_numbers = Table(
+    "crl_numbers",
+    metadata,
+    Column("scope", Key(64), primary_key=True),
+    Column("number", BigInteger, nullable=False),
+    **TABLE_OPTIONS,
+)
+
+# version 3: the published CRLs, delta CRLs and KRLs (the newest of a kind with a body is served)
+crls = Table(
+    "crls",
+    metadata,
+    Column("scope", Key(64), primary_key=True),
+    Column("number", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", Key(8), nullable=False),
+    Column("base_number", BigInteger, nullable=False),
+    Column("this_update", BigInteger, nullable=False),
+    Column("next_update", BigInteger, nullable=False),
+    Column("refresh_at", BigInteger, nullable=False),
+    Column("tag", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("der", Blob, nullable=False),
+    **TABLE_OPTIONS,
+)
+Index("ix_crls_scope_kind_number", crls.c.scope, crls.c.kind, crls.c.number)
+
 #: the version the migrations in ``stepca.db.migrate.MIGRATIONS`` lead to
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3

@@ -17,7 +17,14 @@ from __future__ import annotations
 from typing import Protocol
 
 from stepca.db.operations import Operation, Outcome
-from stepca.db.records import CertificateRecord, Lease, RevocationRecord
+from stepca.db.records import (
+    CertificateRecord,
+    CRLRecord,
+    Lease,
+    RevocationRecord,
+    RevokedEntry,
+    SSHRevokedEntry,
+)
 
 
 class Store(Protocol):
@@ -44,6 +51,39 @@ class Store(Protocol):
     async def list_revocations(
         self, kind: str = "x509", *, active_at: int | None = None
     ) -> list[RevocationRecord]: ...
+
+    async def revoked_entries(
+        self, kind: str, *, active_at: int, since: int | None = None
+    ) -> list[RevokedEntry]:
+        """The lines of a revocation list: revocations of ``kind`` whose certificate has not
+        expired at ``active_at``; with ``since``, only those revoked at or after it."""
+        ...
+
+    async def ssh_revoked_entries(self, *, active_at: int) -> list[SSHRevokedEntry]: ...
+
+    async def latest_revocation_time(self, kind: str) -> int:
+        """When the newest revocation of ``kind`` was made (0: none)."""
+        ...
+
+    # ---------------------------------------------------------------- revocation lists
+
+    async def next_crl_number(self, scope: str) -> int:
+        """The next number of ``scope``'s one sequence, shared by every instance (committed)."""
+        ...
+
+    async def published_crl_numbers(self, scopes: list[str]) -> dict[tuple[str, str], int]:
+        """(scope, kind) → the number of the list served now."""
+        ...
+
+    async def get_published_crl(
+        self, scope: str, kind: str, *, with_der: bool = True
+    ) -> CRLRecord | None: ...
+
+    async def crl_anchor(self, scope: str, now: int) -> tuple[int, int] | None:
+        """(number, thisUpdate) of the oldest complete CRL still valid at ``now``."""
+        ...
+
+    async def purge_crls(self, before: int) -> int: ...
 
     # ---------------------------------------------------------------- one-time tokens
 

@@ -40,7 +40,9 @@ Signals:
   SIGKILL   of the main process: its workers exit within a second (nothing is left serving).
 
 \b
-CONFIG fields used here: address, dnsNames, root, crt, key, password, db, logger.format
+CONFIG fields used here: address, insecureAddress (plain HTTP for /crl and /crl/delta only),
+crl (enabled, generateOnRevoke, cacheDuration, renewPeriod, idpURL; see docs/revocation.md),
+dnsNames, root, crt, key, password, db, logger.format
 ("text" or "json": one object per request on stderr), tls (minVersion, maxVersion,
 cipherSuites with Go's names) and authority (provisioners, claims, template, backdate).
 
@@ -149,11 +151,16 @@ def cli(
 
     from stepca.server.supervisor import Supervisor, parse_address
 
-    try:
-        parse_address(loaded.config.address)
-    except ValueError as exc:
-        click.echo(f"error: ca.json: address: {exc}", err=True)
-        sys.exit(1)
+    for name, value in (
+        ("address", loaded.config.address),
+        ("insecureAddress", loaded.config.insecure_address),
+    ):
+        try:
+            if value or name == "address":
+                parse_address(value)
+        except ValueError as exc:
+            click.echo(f"error: ca.json: {name}: {exc}", err=True)
+            sys.exit(1)
     count = workers or int(os.environ.get("STEPCA_WORKERS", "0") or 0) or (os.cpu_count() or 1)
     sup = Supervisor(
         config_path=config_path,
@@ -170,7 +177,10 @@ def cli(
             code = sup.run()
     except OSError as exc:
         click.echo(
-            go_log_line(f"error: cannot listen on {loaded.config.address}: {exc.strerror or exc}"), err=True
+            go_log_line(
+                f"error: cannot listen on {sup.binding or loaded.config.address}: {exc.strerror or exc}"
+            ),
+            err=True,
         )
         sys.exit(1)
     sys.exit(code)

@@ -74,11 +74,16 @@ class Supervisor:
     #: body timeout and connection cap, from the command line
     limits: ServerLimits = field(default_factory=ServerLimits)
     sock: socket.socket = field(init=False)
+    #: plain HTTP on ca.json's ``insecureAddress`` (revocation routes only), when set
+    insecure_sock: socket.socket | None = field(init=False, default=None)
+    #: the address being bound (for the error message when it cannot be)
+    binding: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
         self.slots = [WorkerSlot(i) for i in range(self.workers)]
         #: where the socket listens: ca.json's address at start-up (a reload cannot move it)
         self.address = self.loaded.config.address
+        self.insecure_address = self.loaded.config.insecure_address
         self._status_r, self._status_w = os.pipe()
         self._wake_r, self._wake_w = os.pipe()
         #: the workers watch the read end; only this process holds the write end
@@ -139,6 +144,7 @@ class Supervisor:
                 ),
                 self.sock,
                 self.loaded,
+                self.insecure_sock,
             )
         except BaseException as exc:
             if not isinstance(exc, SystemExit | KeyboardInterrupt):
@@ -157,7 +163,11 @@ class Supervisor:
     # ------------------------------------------------------------------ main loop
 
     def run(self) -> int:
+        self.binding = self.address
         self.sock = bind(self.address)
+        if self.insecure_address:
+            self.binding = self.insecure_address
+            self.insecure_sock = bind(self.insecure_address)
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
             signal.signal(sig, self._on_signal)
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
@@ -187,6 +197,8 @@ class Supervisor:
     def _announce(self) -> None:
         self._announced = True
         self.log.notice(f"Serving HTTPS on {self.address} ...")
+        if self.insecure_address:
+            self.log.notice(f"Serving HTTP on {self.insecure_address} (revocation lists only) ...")
         sdnotify.ready(f"serving on {self.address}")
         self._pending += self.early_signals
         self.early_signals = []
@@ -241,6 +253,12 @@ class Supervisor:
             self.log.flush()
             sdnotify.ready(f"serving on {self.address}; the last reload failed (see the log)")
             return
+        if loaded.config.insecure_address != self.insecure_address:
+            self.log.warning(
+                "the insecureAddress changed: restart step-ca to listen on it",
+                serving=self.insecure_address,
+                configured=loaded.config.insecure_address,
+            )
         if loaded.config.address != self.loaded.config.address:
             self.log.warning(
                 "the address changed: restart step-ca to listen on it",
@@ -317,5 +335,7 @@ class Supervisor:
                     slot.pid = 0
         self._signal(signal.SIGKILL)
         self.sock.close()
+        if self.insecure_sock is not None:
+            self.insecure_sock.close()
         self.log.flush()
         return self._exit_code

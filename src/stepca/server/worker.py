@@ -24,13 +24,16 @@ from aiohttp import web
 
 from stepca.api.handlers import MAX_BODY
 from stepca.api.render import error_response
+from stepca.api.revocation import PUBLISHER
 from stepca.api.routes import build_app
 from stepca.authority.authority import Authority
 from stepca.db.batch import AsyncStore
+from stepca.db.operations import RevokeOp
 from stepca.db.store import Store
 from stepca.errors import PayloadTooLarge, StepError
 from stepca.jobs import DEFAULT_LEASE_TIME, Job, Scheduler, Scope
 from stepca.redact import clean
+from stepca.revocation.publisher import RevocationPublisher, settings_for
 from stepca.server import parent
 from stepca.server.loader import Loaded, LoadError, Secrets, load
 from stepca.server.logs import ServerLog
@@ -63,6 +66,9 @@ TOKEN_PURGE_INTERVAL = 600.0
 LOG_FLUSH_INTERVAL = 0.2
 #: how often each worker copies the SQLite WAL back into the database file (off the write path)
 CHECKPOINT_INTERVAL = 1.0
+#: how often one worker of the cluster checks whether a revocation list is due (at most; a
+#: quarter of crl.renewPeriod when that is shorter)
+REVOCATION_CHECK_INTERVAL = 60.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,8 @@ class WorkerOptions:
     token_purge_interval: float = TOKEN_PURGE_INTERVAL
     #: lease time of cluster-wide jobs ($STEPCA_JOB_LEASE_SECONDS)
     job_lease_time: float = DEFAULT_LEASE_TIME
+    #: seconds between checks for a due CRL/KRL ($STEPCA_REVOCATION_CHECK_SECONDS)
+    revocation_check_interval: float = REVOCATION_CHECK_INTERVAL
 
     @staticmethod
     def tuning_from_environment() -> dict[str, float]:
@@ -104,6 +112,9 @@ class WorkerOptions:
         return {
             "token_purge_interval": float(env.get("STEPCA_TOKEN_PURGE_INTERVAL") or TOKEN_PURGE_INTERVAL),
             "job_lease_time": float(env.get("STEPCA_JOB_LEASE_SECONDS") or DEFAULT_LEASE_TIME),
+            "revocation_check_interval": float(
+                env.get("STEPCA_REVOCATION_CHECK_SECONDS") or REVOCATION_CHECK_INTERVAL
+            ),
         }
 
     #: the supervisor: this worker exits when it is gone (see ``parent.py``)
@@ -182,10 +193,27 @@ def build_authority(loaded: Loaded, store: Store | None, start_time: float) -> A
     )
 
 
+def revocation_check_interval(loaded: Loaded, configured: float) -> float:
+    """The CRL job's period: ``configured``, or a quarter of the renewal period if shorter."""
+    crl = loaded.config.crl
+    interval = configured
+    if crl is not None and crl.enabled:
+        interval = min(interval, crl.renew_after.total_seconds() / 4)
+    return max(1.0, interval)
+
+
 class Worker:
-    def __init__(self, opts: WorkerOptions, sock: socket.socket, loaded: Loaded) -> None:
+    def __init__(
+        self,
+        opts: WorkerOptions,
+        sock: socket.socket,
+        loaded: Loaded,
+        insecure_sock: socket.socket | None = None,
+    ) -> None:
         self.opts = opts
         self.sock = sock
+        #: the plain-HTTP listener on ``insecureAddress`` (revocation routes only), if any
+        self.insecure_sock = insecure_sock
         self.loaded = loaded
         self.log = ServerLog(loaded.config.logger.format)
         route_stdlib_logging(self.log)
@@ -202,6 +230,19 @@ class Worker:
         self.jobs.add(Job("checkpoint", CHECKPOINT_INTERVAL, self.store.checkpoint))
         self.jobs.add(
             Job("purge-used-tokens", opts.token_purge_interval, self._purge_used_tokens, scope=Scope.CLUSTER)
+        )
+        # revocation lists: republished after each revocation this worker records, renewed by one
+        # worker of the cluster, served from this worker's cache
+        self.publisher = RevocationPublisher(self.store)
+        self.publisher.configure(*settings_for(loaded, self.runtime.current))
+        self.store.after_commit(RevokeOp, self.publisher.on_revocation)
+        self.jobs.add(
+            Job(
+                "renew-revocation-lists",
+                revocation_check_interval(loaded, opts.revocation_check_interval),
+                self.publisher.renew_due,
+                scope=Scope.CLUSTER,
+            )
         )
         self._grace = SHUTDOWN_GRACE
         self._orphan = False
@@ -224,11 +265,13 @@ class Worker:
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._loop_exception)
         app = build_app(self.runtime)
+        app[PUBLISHER] = self.publisher
         app.middlewares.append(self._bounded_body)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
         await runner.setup()
         server = runner.server
         assert server is not None
+        insecure_runner = await self._start_insecure()
 
         def protocol() -> web.RequestHandler:
             return _Protocol(
@@ -250,6 +293,10 @@ class Worker:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
         if self.opts.parent_pid is not None and parent.parent_gone(self.opts.parent_pid):
             self._orphaned()
+        try:  # built at start when the database holds none usable (never on a request)
+            await self.publisher.start()
+        except Exception as exc:
+            self.log.error("could not publish the revocation lists (the CRL job tries again)", error=str(exc))
         self._status("ready")
         await self.runtime.current.provisioners.start()
         self.jobs.start()
@@ -263,8 +310,23 @@ class Worker:
         server.pre_shutdown()  # idle kept-alive connections close now
         await server.shutdown(self._grace)  # in-flight requests finish (or fail) within the grace
         await runner.cleanup()
+        if insecure_runner is not None:
+            await insecure_runner.cleanup()
+        await self.publisher.close()
         self.log.flush()
         await loop.run_in_executor(None, self.store.close)
+
+    async def _start_insecure(self) -> web.AppRunner | None:
+        """Plain HTTP on ``insecureAddress``: the revocation routes only (a CRL is signed; a
+        client fetching it needs no TLS, RFC 5280 4.2.1.13)."""
+        if self.insecure_sock is None:
+            return None
+        app = build_app(self.runtime, insecure=True)
+        app[PUBLISHER] = self.publisher
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
+        await runner.setup()
+        await web.SockSite(runner, self.insecure_sock, shutdown_timeout=SHUTDOWN_GRACE).start()
+        return runner
 
     def _on_sigterm(self) -> None:
         # SIGTERM is also the parent-death signal: tell the two apart by who our parent is
@@ -456,6 +518,8 @@ class Worker:
             loop.call_later(SHUTDOWN_GRACE, lambda: loop.create_task(previous.provisioners.close()))
             self.loaded = loaded
             self.log.format = loaded.config.logger.format
+            if self.publisher.configure(*settings_for(loaded, authority)):
+                self.publisher.rebuild_soon()
             try:
                 apply_tls_settings(self.ssl_ctx, loaded.config.tls, _trusted(authority))
                 load_chain_into(self.ssl_ctx, chain, key)
@@ -527,14 +591,16 @@ def _trusted(authority: Authority) -> list[str]:
     return [*authority.root_pems, authority.issuer.pem]
 
 
-def run_worker(opts: WorkerOptions, sock: socket.socket, loaded: Loaded) -> None:
+def run_worker(
+    opts: WorkerOptions, sock: socket.socket, loaded: Loaded, insecure_sock: socket.socket | None = None
+) -> None:
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:
         pass
-    worker = Worker(opts, sock, loaded)
+    worker = Worker(opts, sock, loaded, insecure_sock)
     profile_dir = os.environ.get("STEPCA_PROFILE_DIR")
     if profile_dir:  # developers: cProfile each worker (see docs/benchmarks.md)
         import cProfile

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, or_, select
 
 from stepca.db import schema
 from stepca.db.dialect import Dialect
 from stepca.db.operations import Outcome, RevokeOp
 from stepca.db.queries import tokens
 from stepca.db.queries._registry import STORED, executor
-from stepca.db.records import AlreadyRevokedError, RevocationRecord, TokenReusedError
+from stepca.db.records import (
+    AlreadyRevokedError,
+    RevocationRecord,
+    RevokedEntry,
+    SSHRevokedEntry,
+    TokenReusedError,
+)
 
 
 def _row(r: RevocationRecord) -> dict[str, Any]:
@@ -25,6 +31,7 @@ def _row(r: RevocationRecord) -> dict[str, Any]:
         "token_id": r.token_id[:255],
         "mtls": r.mtls,
         "not_after": r.not_after,
+        "invalidity_date": r.invalidity_date,
     }
 
 
@@ -39,6 +46,7 @@ def _record(row: Any) -> RevocationRecord:
         mtls=bool(row.mtls),
         not_after=row.not_after,
         kind=row.kind,
+        invalidity_date=row.invalidity_date,
     )
 
 
@@ -54,6 +62,56 @@ def list_all(conn: Connection, kind: str, active_at: int | None) -> list[Revocat
     if active_at is not None:
         stmt = stmt.where(t.c.not_after >= active_at)
     return [_record(r) for r in conn.execute(stmt.order_by(t.c.revoked_at))]
+
+
+def entries(conn: Connection, kind: str, active_at: int, since: int | None = None) -> list[RevokedEntry]:
+    """What a revocation list shows: the revocations of ``kind`` whose certificate has not
+    expired at ``active_at`` (unknown certificates, ``not_after`` 0, never expire); with
+    ``since``, only those revoked at or after it (``revocations (kind, revoked_at)`` index).
+
+    A CRL reads every row: the values are taken as the driver returns them (no per-row type
+    processing, a third of the time of a 100,000-row read)."""
+    t = schema.revocations
+    kind_is = t.c.kind == kind
+    if since is None and conn.dialect.name == "sqlite":
+        # every row is read: SQLite would walk the (kind, revoked_at) index and fetch each row
+        # from the table, twice as slow as scanning it ("kind || ''" cannot use the index)
+        kind_is = t.c.kind.concat("") == kind
+    stmt = select(t.c.serial, t.c.revoked_at, t.c.reason_code, t.c.invalidity_date, t.c.not_after).where(
+        kind_is, or_(t.c.not_after == 0, t.c.not_after >= active_at)
+    )
+    if since is not None:
+        stmt = stmt.where(t.c.revoked_at >= since)
+    result = conn.execute(stmt)
+    try:
+        raw = result.cursor.fetchall()  # the driver's tuples
+    finally:
+        result.close()
+    make = RevokedEntry._make
+    out = [make(r) for r in raw]
+    if out and not isinstance(out[0].serial, str):  # MySQL VARBINARY keys come back as bytes
+        out = [e._replace(serial=bytes(e.serial).decode()) for e in out]
+    return out
+
+
+def latest_time(conn: Connection, kind: str) -> int:
+    """When the newest revocation of ``kind`` was made (0: none); an index lookup."""
+    t = schema.revocations
+    return int(conn.execute(select(func.max(t.c.revoked_at)).where(t.c.kind == kind)).scalar() or 0)
+
+
+def ssh_entries(conn: Connection, active_at: int) -> list[SSHRevokedEntry]:
+    """Unexpired SSH revocations, with the revoked certificate when the CA stored it (its CA key
+    says which KRL section lists it)."""
+    t, c = schema.revocations, schema.certificates
+    stmt = (
+        select(t.c.serial, t.c.not_after, c.c.der)
+        .select_from(t.outerjoin(c, (c.c.serial == t.c.serial) & (c.c.kind == t.c.kind)))
+        .where(t.c.kind == "ssh", or_(t.c.not_after == 0, t.c.not_after >= active_at))
+    )
+    return [
+        SSHRevokedEntry(r[0], r[1], bytes(r[2]) if r[2] is not None else None) for r in conn.execute(stmt)
+    ]
 
 
 def _stored(conn: Connection, op: RevokeOp) -> object:
