@@ -203,7 +203,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             delta.append(time.perf_counter() - t)
             sizes["delta"] = len(publisher._docs["delta"].der)
             print(
-                f"run {i + 1}: complete cold {cold[-1]:.3f}s warm {warm[-1]:.3f}s, delta {delta[-1] * 1000:.1f}ms",
+                f"run {i + 1}: complete cold {cold[-1]:.3f}s, new worker {seeded[-1]:.3f}s, "
+                f"warm {warm[-1]:.3f}s; delta {delta[-1] * 1000:.1f}ms",
                 flush=True,
             )
         store.close()

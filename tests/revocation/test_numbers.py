@@ -139,3 +139,22 @@ def test_two_instances_share_one_sequence(postgres: Backend, tmp_path: Path) -> 
     finally:
         a.stop()
         b.stop()
+
+
+def test_enabling_crls_with_a_reload(ca_with: Callable[..., CRLCA]) -> None:
+    import signal
+
+    from tests.revocation.conftest import wait_for
+
+    ca = ca_with({"enabled": False})
+    assert ca.ca.request("GET", "/crl")[0] == 404
+    ca.pki.edit_config(lambda cfg: cfg.__setitem__("crl", {"enabled": True}))
+    ca.ca.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: ca.ca.log().count("reloaded configuration") >= 2, 30, "both workers to reload")
+    wait_for(lambda: ca.ca.request("GET", "/crl")[0] == 200, 30, "the CRL after the reload")
+    crt, _ = ca.issue("after-reload.example.com")
+    cert = x509.load_pem_x509_certificate(crt.read_bytes())
+    assert cert.extensions.get_extension_for_class(x509.CRLDistributionPoints)
+    wait_for(lambda: ca.ca.request("GET", "/crl/delta")[0] == 200, 30, "the delta CRL after the reload")
+    for _ in range(6):  # every worker serves both (each reads what the other published)
+        assert ca.ca.request("GET", "/crl")[0] == ca.ca.request("GET", "/crl/delta")[0] == 200

@@ -77,9 +77,11 @@ def entries(conn: Connection, kind: str, active_at: int, since: int | None = Non
         # every row is read: SQLite would walk the (kind, revoked_at) index and fetch each row
         # from the table, twice as slow as scanning it ("kind || ''" cannot use the index)
         kind_is = t.c.kind.concat("") == kind
-    stmt = select(t.c.serial, t.c.revoked_at, t.c.reason_code, t.c.invalidity_date, t.c.not_after).where(
-        kind_is, or_(t.c.not_after == 0, t.c.not_after >= active_at)
-    )
+    columns = (t.c.serial, t.c.revoked_at, t.c.reason_code, t.c.invalidity_date, t.c.not_after)
+    mysql = conn.dialect.name in ("mysql", "mariadb")
+    # PyMySQL decodes each field in Python: one field per row halves the read of a big CRL
+    wanted = (func.concat_ws(",", *columns),) if mysql else columns
+    stmt = select(*wanted).where(kind_is, or_(t.c.not_after == 0, t.c.not_after >= active_at))
     if since is not None:
         stmt = stmt.where(t.c.revoked_at >= since)
     result = conn.execute(stmt)
@@ -87,11 +89,16 @@ def entries(conn: Connection, kind: str, active_at: int, since: int | None = Non
         raw = result.cursor.fetchall()  # the driver's tuples
     finally:
         result.close()
+    if mysql:
+        out = []
+        for (line,) in raw:
+            serial, revoked_at, code, invalidity, not_after = bytes(line).split(b",")
+            out.append(
+                RevokedEntry(serial.decode(), int(revoked_at), int(code), int(invalidity), int(not_after))
+            )
+        return out
     make = RevokedEntry._make
-    out = [make(r) for r in raw]
-    if out and not isinstance(out[0].serial, str):  # MySQL VARBINARY keys come back as bytes
-        out = [e._replace(serial=bytes(e.serial).decode()) for e in out]
-    return out
+    return [make(r) for r in raw]
 
 
 def latest_time(conn: Connection, kind: str) -> int:
