@@ -4,11 +4,9 @@ certificate logs in to a real sshd and goes into a real ssh-agent."""
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +17,9 @@ from tests.helpers import CAProcess, assert_one_line_error, run_step, start_ca
 from tests.oidc.harness import OpenIDProvider
 from tests.oidc.test_provisioner import pki_with_oidc
 from tests.oidc.tokens import claims as jwt_claims
-from tests.ssh.conftest import LOGIN_USER, SSHServer, sshd_factory
+from tests.ssh.conftest import LOGIN_USER, SSHServer, agent, sshd_factory
 
-_ = sshd_factory  # the fixture, imported for this module
+_ = (agent, sshd_factory)  # the fixtures, imported for this module
 BROWSER = f"{shlex.quote(sys.executable)} {shlex.quote(str(Path(__file__).parent / 'browser.py'))}"
 
 
@@ -162,28 +160,17 @@ def test_an_oidc_ssh_certificate_logs_in_to_sshd(
 
 
 def test_step_ssh_login_puts_the_certificate_in_the_agent(
-    sso_ca: CAProcess, openid_provider: OpenIDProvider, tmp_path: Path
+    sso_ca: CAProcess, openid_provider: OpenIDProvider, agent: str, tmp_path: Path
 ) -> None:
-    sock = str(tmp_path / "agent.sock")
-    agent = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while not os.path.exists(sock):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        env = {**as_person(sso_ca, openid_provider, tmp_path), "SSH_AUTH_SOCK": sock}
-        out = run_step(["ssh", "login", "--provisioner", "corp"], env, cwd=tmp_path)
-        assert "SSH Agent: yes" in out.stderr
-        listed = subprocess.run(["ssh-add", "-l"], env=env, capture_output=True, text=True).stdout
-        assert "alice@example.com (ECDSA-CERT)" in listed, listed
-        run_step(["ssh", "logout", "alice@example.com"], env, cwd=tmp_path)
-        assert (
-            "no identities"
-            in subprocess.run(["ssh-add", "-l"], env=env, capture_output=True, text=True).stdout
-        )
-    finally:
-        agent.terminate()
-        agent.wait(10)
+    env = {**as_person(sso_ca, openid_provider, tmp_path), "SSH_AUTH_SOCK": agent}
+    out = run_step(["ssh", "login", "--provisioner", "corp"], env, cwd=tmp_path)
+    assert "SSH Agent: yes" in out.stderr
+    listed = subprocess.run(["ssh-add", "-l"], env=env, capture_output=True, text=True).stdout
+    assert "alice@example.com (ECDSA-CERT)" in listed, listed
+    run_step(["ssh", "logout", "alice@example.com"], env, cwd=tmp_path)
+    assert (
+        "no identities" in subprocess.run(["ssh-add", "-l"], env=env, capture_output=True, text=True).stdout
+    )
 
 
 def test_the_seed_s_provisioner_add_then_reload_then_login(

@@ -140,6 +140,20 @@ class SSHServer:
 
 
 @pytest.fixture
+def agent(tmp_path: Path) -> Iterator[str]:
+    """A real ``ssh-agent -D`` on a socket of its own; yields the socket path (SSH_AUTH_SOCK)."""
+    sock = str(tmp_path / "agent.sock")
+    proc = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not os.path.exists(sock):
+        assert time.monotonic() < deadline, "ssh-agent did not start"
+        time.sleep(0.05)
+    yield sock
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
 def sshd_factory(tmp_path: Path) -> Iterator[Callable[..., SSHServer]]:
     """Start ``sshd -D`` on a free loopback port with its own config; stopped at teardown."""
     started: list[SSHServer] = []

@@ -5,27 +5,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.helpers import assert_one_line_error, run_step
 from tests.ssh.conftest import SSHCA
-
-
-@pytest.fixture
-def agent(tmp_path: Path) -> Iterator[str]:
-    sock = str(tmp_path / "agent.sock")
-    proc = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not os.path.exists(sock):
-        assert time.monotonic() < deadline, "ssh-agent did not start"
-        time.sleep(0.05)
-    yield sock
-    proc.terminate()
-    proc.wait(10)
 
 
 def ssh_add(sock: str, flag: str) -> subprocess.CompletedProcess[str]:
