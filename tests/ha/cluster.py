@@ -83,7 +83,7 @@ class Cluster:
         return ott, json.dumps({"csr": self.csr_pem, "ott": ott}).encode()
 
 
-def _instance_tree(base: PKI, root: Path, name: str) -> PKI:
+def instance_tree(base: PKI, root: Path, name: str) -> PKI:
     """A copy of the PKI tree whose ca.json listens on a port of its own."""
     step_path = root / name
     shutil.copytree(base.step_path, step_path, ignore=shutil.ignore_patterns("db"))
@@ -108,7 +108,7 @@ def cluster(
     base = make_pki(root / "pki")
     backend.apply(base)
     members = [
-        Instance(chr(ord("A") + i), _instance_tree(base, root, f"instance-{i}")) for i in range(instances)
+        Instance(chr(ord("A") + i), instance_tree(base, root, f"instance-{i}")) for i in range(instances)
     ]
     prov = base.provisioner()
     key = jose.key_from_jwk(json.loads(jose.decrypt_with_password(prov["encryptedKey"], PASSWORD.encode())))

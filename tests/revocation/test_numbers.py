@@ -3,7 +3,6 @@ instances; revoked certificates leave the CRL once expired."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,7 +11,8 @@ import pytest
 from cryptography import x509
 
 from tests.db.backends import Backend, open_backend
-from tests.helpers import PKI, free_port, start_ca
+from tests.ha.cluster import instance_tree
+from tests.helpers import start_ca
 from tests.revocation.conftest import CRLCA, crl_pki
 
 
@@ -88,26 +88,11 @@ def postgres(tmp_path: Path) -> Iterator[Backend]:
     backend.close()
 
 
-def _second_instance(base: PKI, root: Path) -> PKI:
-    """The same PKI (keys, provisioners, db block) listening on another port."""
-    step_path = root / "instance-b"
-    shutil.copytree(base.step_path, step_path, ignore=shutil.ignore_patterns("db"))
-    port = free_port()
-    pki = PKI(
-        step_path=step_path,
-        password_file=base.password_file,
-        port=port,
-        env={**base.env, "STEPPATH": str(step_path)},
-    )
-    pki.edit_config(lambda cfg: cfg.__setitem__("address", f"127.0.0.1:{port}"))
-    return pki
-
-
 @pytest.mark.postgres
 def test_two_instances_share_one_sequence(postgres: Backend, tmp_path: Path) -> None:
     pki_a, _ = crl_pki(tmp_path / "a", {"enabled": True, "generateOnRevoke": True})
     postgres.apply(pki_a)
-    pki_b = _second_instance(pki_a, tmp_path)
+    pki_b = instance_tree(pki_a, tmp_path, "instance-b")
     a = start_ca(pki_a, workers=2)
     b = start_ca(pki_b, workers=2)
     try:
