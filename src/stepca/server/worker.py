@@ -24,7 +24,7 @@ from aiohttp import web
 
 from stepca.api.handlers import MAX_BODY
 from stepca.api.render import error_response
-from stepca.api.revocation import PUBLISHER
+from stepca.api.revocation import PUBLISHER, RESPONDER
 from stepca.api.routes import build_app
 from stepca.authority.authority import Authority
 from stepca.db.batch import AsyncStore
@@ -33,6 +33,7 @@ from stepca.db.store import Store
 from stepca.errors import PayloadTooLarge, StepError
 from stepca.jobs import DEFAULT_LEASE_TIME, Job, Scheduler, Scope
 from stepca.redact import clean
+from stepca.revocation import ocsp
 from stepca.revocation.publisher import RevocationPublisher, settings_for
 from stepca.server import parent
 from stepca.server.loader import Loaded, LoadError, Secrets, load
@@ -193,6 +194,15 @@ def build_authority(loaded: Loaded, store: Store | None, start_time: float) -> A
     )
 
 
+#: how often a worker re-signs the OCSP responses past half their validity (and renews its
+#: delegated responder certificate when due)
+OCSP_REFRESH_INTERVAL = 30.0
+
+
+def _ocsp_settings(loaded: Loaded) -> ocsp.OCSPSettings | None:
+    return ocsp.ocsp_settings(loaded.config, loaded.intermediate, loaded.intermediate_key)
+
+
 def revocation_check_interval(loaded: Loaded, configured: float) -> float:
     """The CRL job's period: ``configured``, or a quarter of the renewal period if shorter."""
     crl = loaded.config.crl
@@ -244,6 +254,13 @@ class Worker:
                 scope=Scope.CLUSTER,
             )
         )
+        # the OCSP responder: answers from this worker's memory, replaced on revocations this
+        # worker records (the hook) and others record (the poll), re-signed by the refresh job
+        self.responder = ocsp.OCSPResponder(self.store)
+        self.responder.configure(_ocsp_settings(loaded))
+        self.store.after_commit(RevokeOp, self.responder.on_revocation)
+        self.jobs.add(Job("ocsp-poll-revocations", ocsp.POLL_INTERVAL, self.responder.poll))
+        self.jobs.add(Job("ocsp-refresh", OCSP_REFRESH_INTERVAL, self.responder.refresh))
         self._grace = SHUTDOWN_GRACE
         self._orphan = False
         self._handshaking = 0
@@ -266,6 +283,7 @@ class Worker:
         loop.set_exception_handler(self._loop_exception)
         app = build_app(self.runtime)
         app[PUBLISHER] = self.publisher
+        app[RESPONDER] = self.responder
         app.middlewares.append(self._bounded_body)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
         await runner.setup()
@@ -323,6 +341,8 @@ class Worker:
             return None
         app = build_app(self.runtime, insecure=True)
         app[PUBLISHER] = self.publisher
+        app[RESPONDER] = self.responder
+        app.middlewares.append(self._bounded_body)  # OCSP requests have bodies
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
         await runner.setup()
         await web.SockSite(runner, self.insecure_sock, shutdown_timeout=SHUTDOWN_GRACE).start()
@@ -520,6 +540,7 @@ class Worker:
             self.log.format = loaded.config.logger.format
             if self.publisher.configure(*settings_for(loaded, authority)):
                 self.publisher.rebuild_soon()
+            self.responder.configure(_ocsp_settings(loaded))
             try:
                 apply_tls_settings(self.ssl_ctx, loaded.config.tls, _trusted(authority))
                 load_chain_into(self.ssl_ctx, chain, key)
