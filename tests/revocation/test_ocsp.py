@@ -330,3 +330,52 @@ def test_a_revocation_at_a_is_in_b_answers_within_a_second(postgres: Backend, tm
     finally:
         a.stop()
         b.stop()
+
+
+# ------------------------------------------------------------------ step certificate verify
+
+
+def test_step_certificate_verify_checks_crl_and_ocsp(ocsp_ca: CRLCA) -> None:
+    from tests.helpers import assert_one_line_error
+
+    crt, serial = ocsp_ca.issue("verify-me.example.com")
+    root = str(ocsp_ca.pki.root)
+    ok = ocsp_ca.pki.step("certificate", "verify", str(crt), "--roots", root, "--verify-crl", "--verify-ocsp")
+    assert f"OCSP http://localhost:{ocsp_ca.insecure_port}/ocsp: not revoked" in ok.stderr
+    assert "/1.0/crl: not revoked" in ok.stderr
+    # the issue's names for the same flags
+    ocsp_ca.pki.step("certificate", "verify", str(crt), "--roots", root, "--crl", "--ocsp")
+
+    ocsp_ca.revoke(serial, "--reasonCode", "1")
+    time.sleep(1.0)
+    for flag in ("--verify-ocsp", "--verify-crl"):
+        bad = ocsp_ca.pki.step("certificate", "verify", str(crt), "--roots", root, flag, check=False)
+        line = assert_one_line_error(bad)
+        assert line.startswith("certificate is revoked: "), line
+        assert "revoked at " in line and "reason keyCompromise" in line, line
+    # without the flags only the chain is checked
+    ocsp_ca.pki.step("certificate", "verify", str(crt), "--roots", root)
+
+
+def test_step_certificate_verify_says_why_no_verdict(ocsp_ca: CRLCA, ca_with: Callable[..., CRLCA]) -> None:
+    from tests.helpers import assert_one_line_error
+
+    crt, _ = ocsp_ca.issue("verify-endpoint.example.com")
+    root = str(ocsp_ca.pki.root)
+    closed = f"http://127.0.0.1:{free_port()}/ocsp"
+    bad = ocsp_ca.pki.step(
+        "certificate", "verify", str(crt), "--roots", root, "--ocsp-endpoint", closed, check=False
+    )
+    assert assert_one_line_error(bad).startswith(f"failed to check revocation: {closed}: ")
+    # a responder that is not the issuer's: the intermediate given as --issuing-ca is not the one
+    other = ca_with({"enabled": True})
+    other_crt, _ = other.issue("other.example.com")
+    bad = other.pki.step(
+        "certificate", "verify", str(other_crt), "--roots", str(other.pki.root), "--verify-ocsp", check=False
+    )
+    assert "has no OCSP responder URL (AIA): use --ocsp-endpoint" in assert_one_line_error(bad)
+    bad = other.pki.step(
+        "certificate", "verify", str(other_crt), "--roots", str(other.pki.root),
+        "--ocsp-endpoint", http_url(ocsp_ca), check=False,
+    )  # fmt: skip
+    assert "the responder answered unauthorized" in assert_one_line_error(bad)
