@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import ssl
 import statistics
 import subprocess
@@ -31,6 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import Bodies, free_port, init_pki, machine, need_wrk, parse_wrk, print_machine, start_ca
 
 OCSP_WRK = Path(__file__).resolve().parent / "ocsp_wrk.lua"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -103,18 +111,30 @@ def main() -> None:
                 f"\n{args.certs} certificates, POST {url}, wrk -t2 -c{args.connections} -d{args.duration:g}s"
             )
             results = []
+            pids = ca.worker_pids()
             for run in range(args.runs):
+                cpu_before = sum(cpu_seconds(p) for p in pids)
                 cmd = ["wrk", "-t2", f"-c{args.connections}", f"-d{max(1, round(args.duration))}s", "--latency",
                        "-s", str(OCSP_WRK), url, "--", str(list_file)]  # fmt: skip
+                wrk_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
                 done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 120)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 if done.returncode != 0:
                     raise SystemExit(f"wrk failed: {done.stderr or done.stdout}")
                 r = parse_wrk(done.stdout)
+                server_us = (sum(cpu_seconds(p) for p in pids) - cpu_before) / r["requests"] * 1e6
+                client_us = (
+                    (after.ru_utime + after.ru_stime - wrk_cpu.ru_utime - wrk_cpu.ru_stime)
+                    / r["requests"]
+                    * 1e6
+                )
+                r["server_us"], r["client_us"] = server_us, client_us
                 results.append(r)
                 print(
                     f"run {run + 1}: {r['certs_per_s']:.0f} responses/s, p50 {r['p50_ms']:.2f} ms, "
                     f"p99 {r['p99_ms']:.2f} ms, max {r['max_ms']:.1f} ms, non-2xx {r['non_2xx']}, "
-                    f"socket errors {r['socket_errors']}"
+                    f"socket errors {r['socket_errors']}; CPU per response: step-ca {server_us:.0f} us, "
+                    f"wrk {client_us:.0f} us"
                 )
                 time.sleep(1)
             assert all(
@@ -122,7 +142,16 @@ def main() -> None:
             )
             rates = [r["certs_per_s"] for r in results]
             p99s = [r["p99_ms"] for r in results]
+            server = statistics.median(r["server_us"] for r in results)
+            client = statistics.median(r["client_us"] for r in results)
+            cores = os.cpu_count() or 1
             print(f"median: {statistics.median(rates):.0f} responses/s, p99 {statistics.median(p99s):.2f} ms")
+            print(
+                f"CPU per response (median): step-ca {server:.0f} us + wrk {client:.0f} us: "
+                f"{cores} cores answer at most {cores * 1e6 / (server + client):.0f}/s with this load "
+                f"generator on the box, {cores * 1e6 / server:.0f}/s without it "
+                "(independent of what else runs)"
+            )
         finally:
             ca.stop()
 

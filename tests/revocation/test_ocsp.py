@@ -231,6 +231,21 @@ def test_signed_by_the_intermediate_when_configured(ca_with: Callable[..., CRLCA
     wait_for(lambda: status_line(openssl_ocsp(ca, "-cert", str(crt)), str(crt)) == "revoked", 5, "revoked")
 
 
+def test_answers_are_counted_not_logged_one_by_one(ca_with: Callable[..., CRLCA]) -> None:
+    ca = ca_with(None, insecure=True, ocsp={"enabled": True}, workers=1)
+    crt, _ = ca.issue("counted.example.com")
+    body = request_for(ca, crt)
+    for _ in range(25):
+        post(http_url(ca), body)
+    post(http_url(ca), b"garbage")
+    ca.ca.stop()
+    log = ca.ca.log()
+    assert log.count("path=/ocsp") == 1  # the malformed one
+    assert "ocsp=malformedRequest" in log
+    summary = [line for line in log.splitlines() if "ocsp responses" in line]
+    assert summary and "good=25" in summary[-1] and "malformed=1" in summary[-1], summary
+
+
 def test_disabled_responder_is_not_found(ca_with: Callable[..., CRLCA]) -> None:
     ca = ca_with(None)
     status, body = ca.ca.request("POST", "/ocsp", b"x")[:2]

@@ -50,6 +50,11 @@ class AuthorityRef(Protocol):
 Handler = Callable[[web.Request, "Authority", dict[str, Any]], Awaitable[web.Response]]
 
 
+#: a handler sets ``fields[QUIET] = True`` for a successful request that is summed up elsewhere
+#: instead of logged one line each (OCSP, at thousands per second: the responder logs counts)
+QUIET = "quiet"
+
+
 def endpoint(ref: AuthorityRef, fn: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
     """Wrap a handler: current authority in, StepError → {status, message}, one log line out."""
 
@@ -66,7 +71,8 @@ def endpoint(ref: AuthorityRef, fn: Handler) -> Callable[[web.Request], Awaitabl
         except Exception as exc:
             ref.log_error(request, exc)
             response = internal_error()
-        ref.log_request(request, response.status, started, fields)
+        if not fields.pop(QUIET, False) or response.status >= 400:
+            ref.log_request(request, response.status, started, fields)
         return response
 
     return handle

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from stepca.api.handlers import QUIET
 from stepca.errors import NotFound
 from stepca.revocation import ocsp as _ocsp
 from stepca.revocation.publisher import BASE, DELTA, KRL, Published, RevocationPublisher
@@ -70,7 +71,9 @@ async def ssh_krl(request: web.Request, ca: Authority, fields: dict[str, Any]) -
 
 def _ocsp_response(der: bytes, fields: dict[str, Any]) -> web.Response:
     if len(der) < 16:  # an unsigned status (malformedRequest, unauthorized, tryLater, ...)
-        fields["ocsp"] = "error"
+        fields["ocsp"] = _ocsp.UNSUCCESSFUL.get(der, "error")
+    else:
+        fields[QUIET] = True  # counted, and logged once a minute by the responder
     return web.Response(body=der, content_type="application/ocsp-response")
 
 

@@ -75,6 +75,9 @@ _REASONS = {
     10: x509.ReasonFlags.aa_compromise,
 }  # 0 (unspecified) is left out, as in the CRL (RFC 5280 5.3.1)
 
+#: what ``stats`` counts (and ``summary`` reports): answers by status, and signatures made
+STAT_NAMES = ("good", "revoked", "unknown", "malformed", "unauthorized", "signed")
+
 _EPOCH = datetime(1970, 1, 1)  # naive UTC, as the builders take times
 
 
@@ -91,6 +94,13 @@ MALFORMED = _unsigned(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
 UNAUTHORIZED = _unsigned(ocsp.OCSPResponseStatus.UNAUTHORIZED)
 TRY_LATER = _unsigned(ocsp.OCSPResponseStatus.TRY_LATER)
 INTERNAL_ERROR = _unsigned(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
+#: their RFC 6960 names, for the log
+UNSUCCESSFUL = {
+    MALFORMED: "malformedRequest",
+    UNAUTHORIZED: "unauthorized",
+    TRY_LATER: "tryLater",
+    INTERNAL_ERROR: "internalError",
+}
 
 
 def _host(name: str) -> str:
@@ -271,7 +281,8 @@ class OCSPResponder:
         self._cache: dict[tuple[str, int], _Entry] = {}
         self._pending: dict[tuple[str, int], asyncio.Future[Status]] = {}
         self._polled_to = int(time.time())
-        self.stats = {"good": 0, "revoked": 0, "unknown": 0, "malformed": 0, "unauthorized": 0, "signed": 0}
+        self.stats = dict.fromkeys(STAT_NAMES, 0)
+        self._reported = dict(self.stats)
 
     # ------------------------------------------------------------------ configuration
 
@@ -488,6 +499,16 @@ class OCSPResponder:
                 )
             if i % 200 == 199:
                 await asyncio.sleep(0)  # let requests through
+
+    def summary(self) -> dict[str, int] | None:
+        """What was answered since the last call (None if nothing was): the worker logs it once
+        a minute instead of one line per response."""
+        delta = {k: v - self._reported[k] for k, v in self.stats.items()}
+        self._reported = dict(self.stats)
+        if not any(delta.values()):
+            return None
+        delta["cached"] = len(self._cache)
+        return delta
 
     def __len__(self) -> int:
         return len(self._cache)

@@ -197,6 +197,8 @@ def build_authority(loaded: Loaded, store: Store | None, start_time: float) -> A
 #: how often a worker re-signs the OCSP responses past half their validity (and renews its
 #: delegated responder certificate when due)
 OCSP_REFRESH_INTERVAL = 30.0
+#: successful OCSP answers are logged as one line of counts per worker this often
+OCSP_SUMMARY_INTERVAL = 60.0
 
 
 def _ocsp_settings(loaded: Loaded) -> ocsp.OCSPSettings | None:
@@ -261,6 +263,7 @@ class Worker:
         self.store.after_commit(RevokeOp, self.responder.on_revocation)
         self.jobs.add(Job("ocsp-poll-revocations", ocsp.POLL_INTERVAL, self.responder.poll))
         self.jobs.add(Job("ocsp-refresh", OCSP_REFRESH_INTERVAL, self.responder.refresh))
+        self.jobs.add(Job("ocsp-summary", OCSP_SUMMARY_INTERVAL, self._ocsp_summary))
         self._grace = SHUTDOWN_GRACE
         self._orphan = False
         self._handshaking = 0
@@ -331,6 +334,7 @@ class Worker:
         if insecure_runner is not None:
             await insecure_runner.cleanup()
         await self.publisher.close()
+        await self._ocsp_summary()  # what was answered since the last summary
         self.log.flush()
         await loop.run_in_executor(None, self.store.close)
 
@@ -347,6 +351,11 @@ class Worker:
         await runner.setup()
         await web.SockSite(runner, self.insecure_sock, shutdown_timeout=SHUTDOWN_GRACE).start()
         return runner
+
+    async def _ocsp_summary(self) -> None:
+        counts = self.responder.summary()
+        if counts is not None:
+            self.log.info("ocsp responses", worker=self.opts.worker_index, **counts)
 
     def _on_sigterm(self) -> None:
         # SIGTERM is also the parent-death signal: tell the two apart by who our parent is
