@@ -299,6 +299,8 @@ class CAConfig(_Model):
     password: str | None = None
     address: str
     insecure_address: str = Field("", alias="insecureAddress")
+    #: Prometheus /metrics on its own plain-HTTP listener (docs/metrics.md); "" = off
+    metrics_address: str = Field("", alias="metricsAddress")
     dns_names: list[str] = Field(alias="dnsNames", min_length=1)
     ssh: SSHConfig | None = None
     logger: LoggerConfig = Field(default_factory=LoggerConfig)

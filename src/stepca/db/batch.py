@@ -66,6 +66,8 @@ class AsyncStore:
         self._in_flight = False
         self._flush_scheduled = False
         self._hooks: dict[type[Operation], list[CommitHook]] = {}
+        #: called from the writer thread after each group commit: (seconds, operations)
+        self.on_commit: Callable[[float, int], None] | None = None
         self._writer = threading.Thread(target=self._write_loop, name="stepca-db-write", daemon=True)
         self._writer.start()
 
@@ -115,6 +117,9 @@ class AsyncStore:
 
     async def count_certificates(self, kind: str = "x509") -> int:
         return await self._read(certificates.count, kind)
+
+    async def count_expiring(self, kind: str, start: int, end: int) -> int:
+        return await self._read(certificates.count_expiring, kind, start, end)
 
     async def ssh_certificate_blobs(self, *, valid_at: int | None = None) -> list[bytes]:
         return await self._read(certificates.ssh_blobs, valid_at)
@@ -223,8 +228,11 @@ class AsyncStore:
                 return
             batch, loop = item
             try:
+                started = time.perf_counter()
                 results: list[Any] = self._sync.apply([op for op, _ in batch])
                 error: BaseException | None = None
+                if self.on_commit is not None:
+                    self.on_commit(time.perf_counter() - started, len(batch))
             except StoreUnavailable as exc:
                 results, error = [], exc
             except Exception as exc:

@@ -40,6 +40,10 @@ class Store(Protocol):
 
     async def count_certificates(self, kind: str = "x509") -> int: ...
 
+    async def count_expiring(self, kind: str, start: int, end: int) -> int:
+        """Certificates of ``kind`` not revoked whose validity ends in [start, end)."""
+        ...
+
     async def ssh_certificate_blobs(self, *, valid_at: int | None = None) -> list[bytes]:
         """Stored SSH certificates (wire blobs); with ``valid_at``, the unexpired, unrevoked ones."""
         ...

@@ -97,6 +97,12 @@ Exit status: 0 after SIGTERM/SIGINT, 1 when the configuration cannot be loaded o
     help="Open connections per worker; past it a worker stops accepting until one closes.",
 )
 @click.option(
+    "--metrics-address",
+    metavar="ADDRESS",
+    help="Serve Prometheus metrics at http://ADDRESS/metrics (overrides ca.json metricsAddress; "
+    "docs/metrics.md).",
+)
+@click.option(
     "--pidfile",
     type=click.Path(dir_okay=False),
     help="Write the PID of the main process (the one to send SIGHUP to) to this file.",
@@ -110,6 +116,7 @@ def cli(
     workers: int | None,
     body_timeout: str,
     max_connections: int,
+    metrics_address: str | None,
     pidfile: str | None,
 ) -> None:
     from stepca.errors import ConfigError
@@ -151,9 +158,11 @@ def cli(
 
     from stepca.server.supervisor import Supervisor, parse_address
 
+    metrics_at = metrics_address if metrics_address is not None else loaded.config.metrics_address
     for name, value in (
         ("address", loaded.config.address),
         ("insecureAddress", loaded.config.insecure_address),
+        ("metricsAddress", metrics_at),
     ):
         try:
             if value or name == "address":
@@ -171,6 +180,7 @@ def cli(
         start_time=start_time,
         early_signals=_EARLY_SIGNALS,
         limits=limits,
+        metrics_address=metrics_at,
     )
     try:
         with _pidfile(pidfile):

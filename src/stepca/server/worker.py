@@ -22,13 +22,14 @@ from typing import Any
 
 from aiohttp import web
 
+from stepca import metrics
 from stepca.api.handlers import MAX_BODY
 from stepca.api.render import error_response
 from stepca.api.revocation import PUBLISHER, RESPONDER
 from stepca.api.routes import build_app
 from stepca.authority.authority import Authority
 from stepca.db.batch import AsyncStore
-from stepca.db.operations import RevokeOp
+from stepca.db.operations import IssueOp, RevokeOp
 from stepca.db.store import Store
 from stepca.errors import PayloadTooLarge, StepError
 from stepca.jobs import DEFAULT_LEASE_TIME, Job, Scheduler, Scope
@@ -199,6 +200,8 @@ def build_authority(loaded: Loaded, store: Store | None, start_time: float) -> A
 OCSP_REFRESH_INTERVAL = 30.0
 #: successful OCSP answers are logged as one line of counts per worker this often
 OCSP_SUMMARY_INTERVAL = 60.0
+#: how often one worker of the cluster counts the certificates expiring within 24 hours
+METRICS_EXPIRING_INTERVAL = 60.0
 
 
 def _ocsp_settings(loaded: Loaded) -> ocsp.OCSPSettings | None:
@@ -221,8 +224,13 @@ class Worker:
         sock: socket.socket,
         loaded: Loaded,
         insecure_sock: socket.socket | None = None,
+        metrics_sock: socket.socket | None = None,
     ) -> None:
         self.opts = opts
+        #: Prometheus /metrics (plain HTTP), when enabled: every worker answers for all
+        self.metrics_sock = metrics_sock
+        if metrics_sock is not None:
+            metrics.enable()
         self.sock = sock
         #: the plain-HTTP listener on ``insecureAddress`` (revocation routes only), if any
         self.insecure_sock = insecure_sock
@@ -264,6 +272,20 @@ class Worker:
         self.jobs.add(Job("ocsp-poll-revocations", ocsp.POLL_INTERVAL, self.responder.poll))
         self.jobs.add(Job("ocsp-refresh", OCSP_REFRESH_INTERVAL, self.responder.refresh))
         self.jobs.add(Job("ocsp-summary", OCSP_SUMMARY_INTERVAL, self._ocsp_summary))
+        if metrics_sock is not None:
+            self.store.after_commit(IssueOp, metrics.on_issue)
+            self.store.after_commit(RevokeOp, metrics.on_revoke)
+            self.store.on_commit = metrics.commit
+            self.jobs.add(Job("metrics-ocsp", 1.0, self._ocsp_metrics))
+            self.jobs.add(
+                Job(
+                    "metrics-expiring",
+                    METRICS_EXPIRING_INTERVAL,
+                    self._expiring_metrics,
+                    scope=Scope.CLUSTER,
+                    first_run=1.0,
+                )
+            )
         self._grace = SHUTDOWN_GRACE
         self._orphan = False
         self._handshaking = 0
@@ -293,6 +315,7 @@ class Worker:
         server = runner.server
         assert server is not None
         insecure_runner = await self._start_insecure()
+        metrics_runner = await self._start_metrics()
 
         def protocol() -> web.RequestHandler:
             return _Protocol(
@@ -333,6 +356,8 @@ class Worker:
         await runner.cleanup()
         if insecure_runner is not None:
             await insecure_runner.cleanup()
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await self.publisher.close()
         await self._ocsp_summary()  # what was answered since the last summary
         self.log.flush()
@@ -350,6 +375,31 @@ class Worker:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
         await runner.setup()
         await web.SockSite(runner, self.insecure_sock, shutdown_timeout=SHUTDOWN_GRACE).start()
+        return runner
+
+    async def _ocsp_metrics(self) -> None:
+        metrics.ocsp_counts(self.responder.stats)
+
+    async def _expiring_metrics(self) -> None:
+        start, end = metrics.expiring_window()
+        for kind in ("x509", "ssh"):
+            metrics.expiring(kind, await self.store.count_expiring(kind, start, end))
+
+    async def _start_metrics(self) -> web.AppRunner | None:
+        """``GET /metrics`` on ``metricsAddress``: every process's counters, read from their
+        files in a thread (a scrape never blocks requests)."""
+        if self.metrics_sock is None:
+            return None
+
+        async def serve(request: web.Request) -> web.Response:
+            body, ctype = await asyncio.get_running_loop().run_in_executor(None, metrics.render)
+            return web.Response(body=body, headers={"Content-Type": ctype})
+
+        app = web.Application()
+        app.router.add_get("/metrics", serve)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
+        await runner.setup()
+        await web.SockSite(runner, self.metrics_sock, shutdown_timeout=SHUTDOWN_GRACE).start()
         return runner
 
     async def _ocsp_summary(self) -> None:
@@ -622,7 +672,11 @@ def _trusted(authority: Authority) -> list[str]:
 
 
 def run_worker(
-    opts: WorkerOptions, sock: socket.socket, loaded: Loaded, insecure_sock: socket.socket | None = None
+    opts: WorkerOptions,
+    sock: socket.socket,
+    loaded: Loaded,
+    insecure_sock: socket.socket | None = None,
+    metrics_sock: socket.socket | None = None,
 ) -> None:
     try:
         import uvloop
@@ -630,7 +684,7 @@ def run_worker(
         uvloop.install()
     except ImportError:
         pass
-    worker = Worker(opts, sock, loaded, insecure_sock)
+    worker = Worker(opts, sock, loaded, insecure_sock, metrics_sock)
     profile_dir = os.environ.get("STEPCA_PROFILE_DIR")
     if profile_dir:  # developers: cProfile each worker (see docs/benchmarks.md)
         import cProfile

@@ -64,6 +64,19 @@ def count(conn: Connection, kind: str) -> int:
     return int(conn.execute(select(func.count()).select_from(t).where(t.c.kind == kind)).scalar_one())
 
 
+def count_expiring(conn: Connection, kind: str, start: int, end: int) -> int:
+    """Certificates of ``kind`` whose validity ends in [start, end) and that are not revoked
+    (a range of the ``not_after`` index, each checked against the revocations' primary key)."""
+    t, r = schema.certificates, schema.revocations
+    revoked = select(r.c.serial).where(r.c.serial == t.c.serial, r.c.kind == t.c.kind).exists()
+    stmt = (
+        select(func.count())
+        .select_from(t)
+        .where(t.c.kind == kind, t.c.not_after >= start, t.c.not_after < end, ~revoked)
+    )
+    return int(conn.execute(stmt).scalar_one())
+
+
 def ssh_blobs(conn: Connection, valid_at: int | None) -> list[bytes]:
     """The stored SSH certificates; with ``valid_at``, those not expired then and not revoked."""
     t = schema.certificates
