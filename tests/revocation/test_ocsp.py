@@ -342,6 +342,9 @@ def test_a_revocation_at_a_is_in_b_answers_within_a_second(postgres: Backend, tm
             time.sleep(0.02)
         time.sleep(0.5)
         assert all(status_at_b() == ocsp.OCSPCertStatus.REVOKED for _ in range(6))
+        # and A, where it was revoked, over its plain-HTTP listener
+        _, _, der = post(http_url(at_a), body)
+        assert ocsp.load_der_ocsp_response(der).certificate_status == ocsp.OCSPCertStatus.REVOKED
     finally:
         a.stop()
         b.stop()
