@@ -24,7 +24,7 @@ def metrics_ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CAPro
     pki = make_pki(tmp_path_factory.mktemp("metrics-pki"))
     port = free_port()
     pki.edit_config(lambda cfg: cfg.__setitem__("metricsAddress", f"127.0.0.1:{port}"))
-    ca = start_ca(pki, workers=2)
+    ca = start_ca(pki, workers=2, env={**pki.env, "STEPCA_METRICS_EXPIRING_SECONDS": "1"})
     yield ca, port
     ca.stop()
 

@@ -73,6 +73,10 @@ CHECKPOINT_INTERVAL = 1.0
 REVOCATION_CHECK_INTERVAL = 60.0
 
 
+#: how often one worker of the cluster counts the certificates expiring within 24 hours
+METRICS_EXPIRING_INTERVAL = 60.0
+
+
 @dataclass(frozen=True)
 class ServerLimits:
     """Bounds a slow or greedy client cannot stretch (``step-ca --body-timeout``,
@@ -106,6 +110,7 @@ class WorkerOptions:
     job_lease_time: float = DEFAULT_LEASE_TIME
     #: seconds between checks for a due CRL/KRL ($STEPCA_REVOCATION_CHECK_SECONDS)
     revocation_check_interval: float = REVOCATION_CHECK_INTERVAL
+    metrics_expiring_interval: float = METRICS_EXPIRING_INTERVAL
 
     @staticmethod
     def tuning_from_environment() -> dict[str, float]:
@@ -116,6 +121,9 @@ class WorkerOptions:
             "job_lease_time": float(env.get("STEPCA_JOB_LEASE_SECONDS") or DEFAULT_LEASE_TIME),
             "revocation_check_interval": float(
                 env.get("STEPCA_REVOCATION_CHECK_SECONDS") or REVOCATION_CHECK_INTERVAL
+            ),
+            "metrics_expiring_interval": float(
+                env.get("STEPCA_METRICS_EXPIRING_SECONDS") or METRICS_EXPIRING_INTERVAL
             ),
         }
 
@@ -200,8 +208,6 @@ def build_authority(loaded: Loaded, store: Store | None, start_time: float) -> A
 OCSP_REFRESH_INTERVAL = 30.0
 #: successful OCSP answers are logged as one line of counts per worker this often
 OCSP_SUMMARY_INTERVAL = 60.0
-#: how often one worker of the cluster counts the certificates expiring within 24 hours
-METRICS_EXPIRING_INTERVAL = 60.0
 
 
 def _ocsp_settings(loaded: Loaded) -> ocsp.OCSPSettings | None:
@@ -280,7 +286,7 @@ class Worker:
             self.jobs.add(
                 Job(
                     "metrics-expiring",
-                    METRICS_EXPIRING_INTERVAL,
+                    opts.metrics_expiring_interval,
                     self._expiring_metrics,
                     scope=Scope.CLUSTER,
                     first_run=1.0,
