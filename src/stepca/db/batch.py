@@ -24,8 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from stepca.db.operations import Operation, Outcome
-from stepca.db.queries import certificates, crls, leases, revocations, tokens
+from stepca.db.queries import admin, certificates, crls, leases, revocations, tokens
 from stepca.db.records import (
+    AdminState,
+    AuditRecord,
     CertificateRecord,
     CRLRecord,
     Lease,
@@ -149,6 +151,15 @@ class AsyncStore:
 
     async def token_used(self, token_id: str) -> bool:
         return await self._read(tokens.used, token_id)
+
+    async def admin_version(self) -> int:
+        return await self._read(admin.version)
+
+    async def admin_state(self) -> AdminState:
+        return await self._read(admin.state)
+
+    async def admin_audit(self, limit: int = 100) -> list[AuditRecord]:
+        return await self._read(admin.audit, limit)
 
     # ------------------------------------------------------------------ writes beside the batches
 
