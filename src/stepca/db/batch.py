@@ -161,6 +161,11 @@ class AsyncStore:
     async def admin_audit(self, limit: int = 100) -> list[AuditRecord]:
         return await self._read(admin.audit, limit)
 
+    def admin_state_now(self) -> AdminState:
+        """The admin set, read on the calling thread: for a worker building its first authority,
+        before its event loop runs."""
+        return self._sync.run_query(admin.state)
+
     # ------------------------------------------------------------------ writes beside the batches
 
     async def purge_used_tokens(self, before: int, limit: int = 2000) -> int:
