@@ -261,3 +261,26 @@ def test_off_without_enable_admin(tmp_path: Path) -> None:
         assert status == 404
     finally:
         ca.stop()
+
+
+def test_sqlite_every_worker_process_swaps_its_registry(tmp_path: Path) -> None:
+    """A single-host CA on SQLite: each of its worker processes polls the version on its own."""
+    import re
+
+    pki = admin_pki(tmp_path)
+    ca = start_ca(pki, workers=3)
+    try:
+        creds = admin_credentials(ca, pki, "step")
+        doc, key = jwk_document("everywhere")
+        status, _ = call(ca, creds, "POST", "/admin/provisioners", doc)
+        assert status == 201
+        started = time.monotonic()
+        while True:
+            workers = set(re.findall(r"provisioners changed.*?worker=(\d+)", ca.log()))
+            if workers == {"0", "1", "2"}:
+                break
+            assert time.monotonic() - started < 2.0, ca.log()[-2000:]
+            time.sleep(0.05)
+        eventually(lambda: sign_with(ca, "everywhere", key, doc["key"]["kid"]) == 201)
+    finally:
+        ca.stop()

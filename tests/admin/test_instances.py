@@ -1,0 +1,101 @@
+"""Three step-ca instances on one database (the local PostgreSQL, then the local MariaDB) with
+remote administration, under a 16-client sign load: a provisioner added at A signs at B and C
+within 2 s; removed at A, it is refused everywhere within 2 s; the load loses no request."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.admin.helpers import admin_credentials, call, jwk_document
+from tests.admin.test_api import sign_with
+from tests.db.backends import Backend, open_backend
+from tests.ha.cluster import Instance, LoadResult, cluster, run_load
+
+CLIENTS = 16
+LOAD_SECONDS = 14.0
+LIVE_WITHIN = 2.0
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ]
+)
+def shared_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    backend = open_backend(request.param, tmp_path)
+    yield backend
+    backend.close()
+
+
+def _enable_admin(cfg: dict[str, Any]) -> None:
+    cfg["authority"]["enableAdmin"] = True
+
+
+def _until(check: Any, instances: list[Instance], within: float) -> float:
+    """Seconds until ``check(instance)`` holds at every instance (each checked until it does)."""
+    started = time.monotonic()
+    pending = list(instances)
+    while pending:
+        pending = [m for m in pending if not check(m)]
+        elapsed = time.monotonic() - started
+        assert elapsed <= within or not pending, f"{[m.name for m in pending]} not within {within} s"
+        if pending:
+            time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def test_a_change_at_one_instance_is_live_at_every_instance_within_2s(
+    shared_db: Backend, tmp_path: Path
+) -> None:
+    with cluster(shared_db, tmp_path, instances=3, workers=1, configure=_enable_admin) as cl:
+        a, b, c = cl.instances
+        assert a.ca is not None
+        creds = admin_credentials(a.ca, a.pki, "step")
+        doc, key = jwk_document("live")
+        kid = doc["key"]["kid"]
+
+        def signs(m: Instance) -> bool:
+            assert m.ca is not None
+            return sign_with(m.ca, "live", key, kid) == 201
+
+        def refused(m: Instance) -> bool:
+            assert m.ca is not None
+            return sign_with(m.ca, "live", key, kid) == 401
+
+        assert all(refused(m) for m in cl.instances)
+        result: list[LoadResult] = []
+        load = threading.Thread(
+            target=lambda: result.append(asyncio.run(run_load(cl, clients=CLIENTS, duration=LOAD_SECONDS)))
+        )
+        load.start()
+        try:
+            time.sleep(2.0)
+            status, body = call(a.ca, creds, "POST", "/admin/provisioners", doc)
+            assert status == 201, body
+            added = _until(signs, [b, c, a], LIVE_WITHIN)
+            time.sleep(2.0)
+            status, body = call(a.ca, creds, "DELETE", "/admin/provisioners/live")
+            assert status == 200, body
+            removed = _until(refused, [b, c, a], LIVE_WITHIN)
+        finally:
+            load.join(timeout=120)
+        outcomes = result[0].outcomes
+        failed = [o for o in outcomes if o.status != 201]
+        assert len(outcomes) > 100
+        assert not failed, failed[:3]
+        print(
+            f"{shared_db.kind}: live in {added:.2f} s, gone in {removed:.2f} s, {len(outcomes)} signs, 0 failed"
+        )
+        # every change is in the audit table with the admin's subject
+        trail = shared_db.scalar("SELECT COUNT(*) FROM admin_audit WHERE actor = 'step' AND target = 'live'")
+        assert trail == 2
