@@ -282,5 +282,14 @@ def test_sqlite_every_worker_process_swaps_its_registry(tmp_path: Path) -> None:
             assert time.monotonic() - started < 2.0, ca.log()[-2000:]
             time.sleep(0.05)
         eventually(lambda: sign_with(ca, "everywhere", key, doc["key"]["kid"]) == 201)
+        # a SIGHUP re-reads ca.json, whose provisioners are no longer the source: the set stays
+        import signal
+
+        ca.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while ca.log().count("reloaded configuration") < 3:
+            assert time.monotonic() < deadline, ca.log()[-2000:]
+            time.sleep(0.1)
+        eventually(lambda: sign_with(ca, "everywhere", key, doc["key"]["kid"]) == 201)
     finally:
         ca.stop()

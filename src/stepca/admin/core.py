@@ -127,7 +127,12 @@ class AdminCore:
 
     # ------------------------------------------------------------------ authorization
 
-    async def authorize(self, token: str | None, method: str, path: str, remote: str) -> Caller:
+    async def authorize(
+        self, token: str | None, method: str, paths: str | tuple[str, ...], remote: str
+    ) -> Caller:
+        """``paths``: the request path (or its accepted spellings; the first decides the route)."""
+        if isinstance(paths, str):
+            paths = (paths,)
         if not self.enabled:
             raise AdminDisabled("the admin API is not enabled (authority.enableAdmin)")
         if not token:
@@ -156,7 +161,7 @@ class AdminCore:
         hosts = {
             (f"[{n}]" if ":" in n and not n.startswith("[") else n).lower() for n in loaded.config.dns_names
         }
-        ctx = TokenContext(audiences=frozenset(h + path for h in hosts), now=now, start_time=0)
+        ctx = TokenContext(audiences=frozenset(h + p for h in hosts for p in paths), now=now, start_time=0)
         if tok.issuer != ADMIN_CLIENT_ISSUER and tok.issuer != _provisioner_name(leaf):
             raise Unauthorized("invalid admin token: invalid issuer claim (iss)")
         check_registered_claims(tok, ctx, issuer=tok.issuer, disable_iat_check=True)
@@ -190,7 +195,8 @@ class AdminCore:
             raise Unauthorized("token already used")
         if outcome is not None:
             raise StepError("the admin token could not be recorded")
-        if path.rstrip("/").startswith("/admin/admins") and method != "GET" and found.type != SUPER_ADMIN:
+        managing_admins = any(p.lstrip("/").removeprefix("1.0/").startswith("admin/admins") for p in paths)
+        if managing_admins and method != "GET" and found.type != SUPER_ADMIN:
             raise Forbidden("must have super admin access to make this request")
         return Caller(admin=found, remote=remote)
 

@@ -31,16 +31,18 @@ async def _caller(request: web.Request, fields: dict[str, Any]) -> tuple[AdminCo
     if core is None:
         raise NotFound()
     caller = await core.authorize(
-        request.headers.get("Authorization"), request.method, _path(request), request.remote or ""
+        request.headers.get("Authorization"), request.method, _paths(request), request.remote or ""
     )
     fields["admin"] = caller.subject
     return core, caller
 
 
-def _path(request: web.Request) -> str:
-    """The path the token's audience names (smallstep mounts the admin API at /admin only)."""
-    path = request.path
-    return path[4:] if path.startswith("/1.0/admin/") else path
+def _paths(request: web.Request) -> tuple[str, ...]:
+    """The paths the token's audience may name: the request's, decoded (smallstep's
+    ``r.URL.Path``) or as sent, with or without the /1.0 prefix."""
+    raw = request.raw_path.split("?", 1)[0]
+    out = {request.path, raw}
+    return tuple(sorted(out | {p[4:] for p in out if p.startswith("/1.0/admin/")}))
 
 
 def _page(request: web.Request) -> tuple[str, int]:
