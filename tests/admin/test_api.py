@@ -293,3 +293,27 @@ def test_sqlite_every_worker_process_swaps_its_registry(tmp_path: Path) -> None:
         eventually(lambda: sign_with(ca, "everywhere", key, doc["key"]["kid"]) == 201)
     finally:
         ca.stop()
+
+
+def test_concurrent_changes_are_all_applied(
+    served: tuple[PKI, CAProcess], step_admin: AdminCredentials
+) -> None:
+    """Changes computed from the same version: the later ones are computed again, none is lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pki, ca = served
+    names = [f"race-{i}" for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(
+            pool.map(
+                lambda n: call(ca, step_admin, "POST", "/admin/provisioners", jwk_document(n)[0])[0], names
+            )
+        )
+    assert statuses == [201] * 8
+    status, listed = call(ca, step_admin, "GET", "/admin/provisioners", None)
+    assert set(names) <= {p["name"] for p in listed["provisioners"]}
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(
+            pool.map(lambda n: call(ca, step_admin, "DELETE", f"/admin/provisioners/{n}")[0], names)
+        )
+    assert statuses == [200] * 8

@@ -115,3 +115,24 @@ def test_admins_and_provisioners_from_the_cli(remote: tuple[PKI, list[str]], tmp
         assert "unable to load admin" in line
     finally:
         ca.stop()
+
+
+def test_without_a_jwk_provisioner_the_first_start_creates_admin_jwk(tmp_path: Path) -> None:
+    """smallstep's first start: no provisioner to own the super-admin, so "Admin JWK" is made,
+    its key encrypted with the CA key password; a restart imports nothing again."""
+    pki = make_pki(tmp_path, extra_args=["--remote-management"])
+    pki.edit_config(lambda cfg: cfg["authority"].__setitem__("provisioners", []))
+    login = ["--admin-provisioner", "Admin JWK", "--admin-password-file", str(pki.password_file)]
+    for _ in range(2):
+        ca = start_ca(pki, workers=1)
+        try:
+            names = [p["name"] for p in json.loads(pki.step("ca", "provisioner", "list").stdout)]
+            assert names == ["Admin JWK"]
+            rows = pki.step("ca", "admin", "list", *login).stdout.splitlines()
+            assert rows[1].split() == ["step", "Admin", "JWK", "(JWK)", "SUPER_ADMIN"]
+        finally:
+            ca.stop()
+    import sqlite3
+
+    with sqlite3.connect(pki.step_path / "db" / "stepca.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM admin_audit WHERE action = 'import'").fetchone() == (1,)

@@ -1,10 +1,12 @@
 """Three step-ca instances on one database (the local PostgreSQL, then the local MariaDB) with
-remote administration, under a 16-client sign load: a provisioner added at A signs at B and C
+remote administration, under a 16-client sign load: a provisioner added at A (`step ca
+provisioner add` with an admin certificate) signs at B and C
 within 2 s; removed at A, it is refused everywhere within 2 s; the load loses no request."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -12,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from tests.admin.helpers import admin_credentials, call, jwk_document
+from tests.admin.helpers import admin_credentials, jwk_document
 from tests.admin.test_api import sign_with
 from tests.db.backends import Backend, open_backend
 from tests.ha.cluster import Instance, LoadResult, cluster, run_load
@@ -60,9 +63,27 @@ def test_a_change_at_one_instance_is_live_at_every_instance_within_2s(
     with cluster(shared_db, tmp_path, instances=3, workers=1, configure=_enable_admin) as cl:
         a, b, c = cl.instances
         assert a.ca is not None
+        # the admin's certificate, from the admin provisioner, as files for the CLI
         creds = admin_credentials(a.ca, a.pki, "step")
+        crt, admin_key = tmp_path / "admin.crt", tmp_path / "admin.key"
+        crt.write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in creds.chain))
+        admin_key.write_bytes(
+            creds.key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())  # type: ignore[union-attr]
+        )
+        cli = [
+            "--ca-url",
+            a.url,
+            "--root",
+            str(cl.base.root),
+            "--admin-cert",
+            str(crt),
+            "--admin-key",
+            str(admin_key),
+        ]
         doc, key = jwk_document("live")
         kid = doc["key"]["kid"]
+        public = tmp_path / "live.pub.json"
+        public.write_text(json.dumps(doc["key"]))
 
         def signs(m: Instance) -> bool:
             assert m.ca is not None
@@ -80,12 +101,10 @@ def test_a_change_at_one_instance_is_live_at_every_instance_within_2s(
         load.start()
         try:
             time.sleep(2.0)
-            status, body = call(a.ca, creds, "POST", "/admin/provisioners", doc)
-            assert status == 201, body
+            a.pki.step("ca", "provisioner", "add", "live", "--public-key", str(public), *cli)
             added = _until(signs, [b, c, a], LIVE_WITHIN)
             time.sleep(2.0)
-            status, body = call(a.ca, creds, "DELETE", "/admin/provisioners/live")
-            assert status == 200, body
+            a.pki.step("ca", "provisioner", "remove", "live", *cli)
             removed = _until(refused, [b, c, a], LIVE_WITHIN)
         finally:
             load.join(timeout=120)
@@ -97,5 +116,8 @@ def test_a_change_at_one_instance_is_live_at_every_instance_within_2s(
             f"{shared_db.kind}: live in {added:.2f} s, gone in {removed:.2f} s, {len(outcomes)} signs, 0 failed"
         )
         # every change is in the audit table with the admin's subject
+        # the three instances started at once: exactly one imported ca.json
+        assert shared_db.scalar("SELECT COUNT(*) FROM admin_audit WHERE action = 'import'") == 1
+        assert shared_db.scalar("SELECT COUNT(*) FROM admins") == 1
         trail = shared_db.scalar("SELECT COUNT(*) FROM admin_audit WHERE actor = 'step' AND target = 'live'")
         assert trail == 2

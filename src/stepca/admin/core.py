@@ -15,9 +15,11 @@ must load (``source.check``: 400 naming the field), and the last super-admin can
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,7 +53,8 @@ if TYPE_CHECKING:
 ADMIN_CLIENT_ISSUER = "step-admin-client/1.0"
 ADMIN_TYPES = (SUPER_ADMIN, ADMIN)
 #: a change computed from a set another change replaced is computed again, at most this often
-CHANGE_ATTEMPTS = 5
+#: (changes of one worker are serialized; these retries are for other workers and instances)
+CHANGE_ATTEMPTS = 30
 
 
 class AdminDisabled(StepError):
@@ -120,6 +123,7 @@ class AdminCore:
         self.store = store
         self._loaded = loaded
         self._issuer = issuer
+        self._changing = asyncio.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -250,14 +254,16 @@ class AdminCore:
     async def _change(self, caller: Caller, plan: Callable[[AdminState], tuple[AdminChangeOp, Any]]) -> Any:
         """Compute a change from a fresh read and apply it against that version; again when
         another change came first."""
-        for _ in range(CHANGE_ATTEMPTS):
-            state = await self._state()
-            op, result = plan(state)
-            outcome = await self.store.apply(op)
-            if outcome is None:
-                return result
-            if not isinstance(outcome, AdminConflictError):
-                raise StepError("the change could not be stored", log_detail=str(outcome))
+        async with self._changing:
+            for _ in range(CHANGE_ATTEMPTS):
+                state = await self._state()
+                op, result = plan(state)
+                outcome = await self.store.apply(op)
+                if outcome is None:
+                    return result
+                if not isinstance(outcome, AdminConflictError):
+                    raise StepError("the change could not be stored", log_detail=str(outcome))
+                await asyncio.sleep(random.uniform(0.005, 0.05))
         raise StepError("the admin set kept changing: try again")
 
     def _audit(self, caller: Caller, action: str, target: str, before: object, after: object) -> AuditRecord:
