@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +42,6 @@ def with_provisioners(loaded: Loaded, docs: list[dict[str, Any]]) -> Loaded:
 def check(loaded: Loaded, docs: list[dict[str, Any]], changed: str) -> None:
     """Refuse (400, naming the field) a set the registry could not load: a field a model refuses,
     a key that cannot be parsed, two provisioners sharing a name, a key or a client id."""
-    from stepca.server.worker import build_authority
-
     names = [str(d.get("name", "")) for d in docs]
     if len(set(names)) != len(names):
         raise BadRequest(f"name: a provisioner named {changed!r} already exists")
@@ -56,7 +53,16 @@ def check(loaded: Loaded, docs: list[dict[str, Any]], changed: str) -> None:
             raise BadRequest(str(exc)) from None
         index, field, why = int(m.group(1)), m.group(2), m.group(3)
         raise BadRequest(f"{field or 'provisioner'}: {why} (provisioner {names[index]!r})") from None
+    from stepca.authority.claims import EffectiveClaims
+    from stepca.provisioner.registry import ProvisionerRegistry
+
+    authority = candidate.config.authority
     try:
-        build_authority(candidate, None, time.time())
+        claims = EffectiveClaims().merged(authority.claims)
+        if authority.disable_issued_at_check:
+            claims = replace(claims, disable_issued_at_check=True)
+        # the registry a worker builds from this set: keys parsed, claims consistent, templates
+        # read, names + kids + client ids unique
+        ProvisionerRegistry(authority.provisioners, docs, claims, base=candidate.step_path)
     except (ValueError, ConfigError) as exc:
         raise BadRequest(str(exc)) from None
