@@ -317,3 +317,19 @@ def test_concurrent_changes_are_all_applied(
             pool.map(lambda n: call(ca, step_admin, "DELETE", f"/admin/provisioners/{n}")[0], names)
         )
     assert statuses == [200] * 8
+
+
+def test_admin_bodies_with_enum_numbers(served: tuple[PKI, CAProcess], step_admin: AdminCredentials) -> None:
+    """Go's encoding/json (smallstep's CreateAdminRequest) writes the admin type as a number."""
+    pki, ca = served
+    body = {"subject": "bob", "provisioner": "admin@example.com", "type": 1}
+    status, bob = call(ca, step_admin, "POST", "/admin/admins", body)
+    assert status == 201 and bob["type"] == "ADMIN", bob
+    status, up = call(ca, step_admin, "PATCH", f"/admin/admins/{bob['id']}", {"type": 2})
+    assert status == 200 and up["type"] == "SUPER_ADMIN"
+    status, resp = call(ca, step_admin, "POST", "/admin/admins", {**body, "type": 7})
+    assert status == 400 and "admin type" in resp["message"]
+    status, resp = call(ca, step_admin, "POST", "/admin/admins", {**body, "type": 1})
+    assert status == 400 and "already exists" in resp["message"]
+    assert call(ca, step_admin, "DELETE", f"/admin/admins/{bob['id']}")[0] == 200
+    assert call(ca, step_admin, "GET", f"/admin/admins/{bob['id']}")[0] == 404

@@ -344,7 +344,8 @@ class AdminCore:
     async def create_admin(self, caller: Caller, body: object) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise BadRequest("the body must be a JSON object")
-        subject, prov_name, kind = body.get("subject"), body.get("provisioner"), body.get("type")
+        subject, prov_name = body.get("subject"), body.get("provisioner")
+        kind = documents.admin_type(body.get("type"))
         if not isinstance(subject, str) or not subject:
             raise BadRequest("subject cannot be empty")
         if not isinstance(prov_name, str) or not prov_name:
@@ -374,7 +375,7 @@ class AdminCore:
         raise NotFound(f"admin {aid} not found")
 
     async def update_admin(self, caller: Caller, aid: str, body: object) -> dict[str, Any]:
-        kind = body.get("type") if isinstance(body, dict) else None
+        kind = documents.admin_type(body.get("type")) if isinstance(body, dict) else None
         if kind not in ADMIN_TYPES:
             raise BadRequest("invalid value for admin type")
 

@@ -33,6 +33,45 @@ _DURATIONS = (
 )
 
 
+#: linkedca enum numbers (Go's encoding/json writes protobuf enums as numbers)
+_TYPE_NUMBERS = {
+    1: "JWK",
+    2: "OIDC",
+    3: "GCP",
+    4: "AWS",
+    5: "AZURE",
+    6: "ACME",
+    7: "X5C",
+    8: "K8SSA",
+    9: "SSHPOP",
+    10: "SCEP",
+    11: "NEBULA",
+}
+ADMIN_TYPE_NUMBERS = {1: "ADMIN", 2: "SUPER_ADMIN"}
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def _camel_keys(value: Any) -> Any:
+    """protobuf JSON's original field names (``public_key``) as its JSON names (``publicKey``):
+    protojson accepts both, so do we."""
+    if isinstance(value, dict):
+        return {(_camel(k) if "_" in k else k): _camel_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel_keys(v) for v in value]
+    return value
+
+
+def admin_type(value: object) -> str | None:
+    """An admin type as a name (``ADMIN``, ``SUPER_ADMIN``) or its linkedca number."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return ADMIN_TYPE_NUMBERS.get(value)
+    return value if isinstance(value, str) and value in ("ADMIN", "SUPER_ADMIN") else None
+
+
 def _b64decode(value: object, field: str) -> bytes:
     if not isinstance(value, str):
         raise BadRequest(f"{field}: must be a base64 string")
@@ -91,7 +130,11 @@ def _template_from_linkedca(tpl: object, field: str) -> dict[str, Any] | None:
 
 def from_linkedca(body: dict[str, Any]) -> dict[str, Any]:
     """A linkedca provisioner (smallstep's CLI) as the ca.json object the registry loads."""
-    kind = str(body.get("type") or "").upper()
+    body = _camel_keys(body)
+    raw_type = body.get("type")
+    if isinstance(raw_type, int) and not isinstance(raw_type, bool):
+        raw_type = _TYPE_NUMBERS.get(raw_type, "")
+    kind = str(raw_type or "").upper()
     if kind not in TYPES:
         raise BadRequest(f"type: unsupported provisioner type {body.get('type')!r}")
     name = body.get("name")
@@ -155,7 +198,8 @@ def to_document(body: object) -> dict[str, Any]:
     linkedca-only shape) or already the ca.json object."""
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
-    if "details" in body or "authorityId" in body or "x509Template" in body:
+    linkedca_keys = ("details", "authorityId", "authority_id", "x509Template", "x509_template")
+    if any(k in body for k in linkedca_keys) or isinstance(body.get("type"), int):
         return from_linkedca(body)
     kind = body.get("type")
     if not isinstance(kind, str) or not kind:
