@@ -136,3 +136,27 @@ def test_without_a_jwk_provisioner_the_first_start_creates_admin_jwk(tmp_path: P
 
     with sqlite3.connect(pki.step_path / "db" / "stepca.db") as db:
         assert db.execute("SELECT COUNT(*) FROM admin_audit WHERE action = 'import'").fetchone() == (1,)
+
+
+def test_the_admin_login_asks_for_the_password_on_a_terminal(remote: tuple[PKI, list[str]]) -> None:
+    """Without --admin-password-file the admin provisioner's password is asked (no terminal: a
+    one-line error naming the flag)."""
+    from tests.helpers import STEP
+    from tests.pty_session import PtySession
+
+    pki, login = remote
+    ca = start_ca(pki, workers=1)
+    try:
+        args = ["ca", "admin", "list", "--admin-subject", BOSS]
+        line = assert_one_line_error(pki.step(*args, check=False))
+        assert "--admin-password-file" in line
+        session = PtySession([STEP, *args], pki.env)
+        try:
+            session.expect("password to decrypt the provisioner key")
+            session.sendline(pki.password_file.read_text())
+            assert session.wait() == 0, session.text
+            assert "SUPER_ADMIN" in session.text and BOSS in session.text
+        finally:
+            session.terminate()
+    finally:
+        ca.stop()

@@ -115,6 +115,7 @@ def admin_client(opts: dict[str, Any]) -> AdminClient:
         key_file=None,
         announce=False,
         allow_oidc=False,
+        password_flag="--admin-password-file",
     )
     from stepca.crypto.keys import generate_private_key
     from stepca.crypto.pem import certificate_ders
