@@ -7,12 +7,17 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
 
 from stepca.client.token import jwk_token
+from stepca.crypto.keys import generate_private_key
 from tests.admin.helpers import AdminCredentials, admin_credentials, admin_pki, call, issue_cert, jwk_document
 from tests.helpers import PKI, CAProcess, start_ca
 from tests.tokens import csr_for, signer_for
@@ -119,6 +124,25 @@ def test_refused_tokens(served: tuple[PKI, CAProcess], step_admin: AdminCredenti
     assert call(ca, step_admin, "GET", path, exp=int(time.time()) - 120)[0] == 401
     other = AdminCredentials(ca.url, step_admin.chain, issue_cert(ca, pki, "step")[1], "step")
     assert call(ca, other, "GET", path)[0] == 401
+    # a certificate of another CA (self-signed, subject step), and a provisioner token (no x5c)
+    foreign_key = generate_private_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "step")])
+    now = datetime.now(UTC)
+    foreign = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(foreign_key.public_key())  # type: ignore[arg-type]
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .sign(foreign_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    status, resp = call(ca, AdminCredentials(ca.url, [foreign], foreign_key, "step"), "GET", path)
+    assert status == 401 and "not issued by this CA" in resp["message"], resp
+    signer = signer_for(pki)
+    status, resp = ca.request("GET", path, None, {"Authorization": signer.token("step")})
+    assert status == 401 and "x5c" in resp["message"], resp
 
 
 def test_an_expired_admin_certificate_is_refused(served: tuple[PKI, CAProcess]) -> None:
