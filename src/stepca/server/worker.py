@@ -535,10 +535,16 @@ class Worker:
             started = time.perf_counter()
             try:
                 state = await self.store.admin_state()
+            except Exception as exc:  # the next tick reads it again
+                self.log.warning("could not read the admin set", error=str(exc))
+                return
+            try:
                 docs = admin_source.documents(state)
                 authority = await loop.run_in_executor(None, self._build, self.loaded, docs)
             except Exception as exc:
-                self._admin_version = version  # refused at write time; never retried in a loop
+                # refused at write time, so only a set written by something else: not retried
+                # every tick, the next change is loaded again
+                self._admin_version = state.version
                 self.log.error(
                     "could not load the provisioners of the database: keeping the previous set",
                     error=str(exc),
