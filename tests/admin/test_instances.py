@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from tests.admin.helpers import admin_credentials, jwk_document
+from tests.admin.helpers import admin_credentials, call, jwk_document
 from tests.admin.test_api import sign_with
 from tests.db.backends import Backend, open_backend
 from tests.ha.cluster import Instance, LoadResult, cluster, run_load
@@ -121,3 +121,28 @@ def test_a_change_at_one_instance_is_live_at_every_instance_within_2s(
         assert shared_db.scalar("SELECT COUNT(*) FROM admins") == 1
         trail = shared_db.scalar("SELECT COUNT(*) FROM admin_audit WHERE actor = 'step' AND target = 'live'")
         assert trail == 2
+
+
+@pytest.mark.postgres
+def test_postgresql_notifies_the_other_instances(tmp_path: Path) -> None:
+    """With the version poll slowed to a minute, only LISTEN/NOTIFY can make the change live at
+    B within 2 s."""
+    backend = open_backend("postgresql", tmp_path)
+    try:
+        env = {"STEPCA_ADMIN_POLL_SECONDS": "60"}
+        with cluster(backend, tmp_path, instances=2, workers=2, configure=_enable_admin, env=env) as cl:
+            a, b = cl.instances
+            assert a.ca is not None
+            creds = admin_credentials(a.ca, a.pki, "step")
+            doc, key = jwk_document("notified")
+            kid = doc["key"]["kid"]
+
+            def signs(m: Instance) -> bool:
+                assert m.ca is not None
+                return all(sign_with(m.ca, "notified", key, kid) == 201 for _ in range(4))
+
+            status, body = call(a.ca, creds, "POST", "/admin/provisioners", doc)
+            assert status == 201, body
+            _until(signs, [b, a], LIVE_WITHIN)
+    finally:
+        backend.close()

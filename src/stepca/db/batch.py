@@ -161,6 +161,17 @@ class AsyncStore:
     async def admin_audit(self, limit: int = 100) -> list[AuditRecord]:
         return await self._read(admin.audit, limit)
 
+    def listen(self, channel: str, on_notify: Callable[[], None]) -> Callable[[], None] | None:
+        """PostgreSQL: call ``on_notify`` (from a thread) on each NOTIFY of ``channel``; returns
+        the function that stops listening. Other databases: None (they are polled)."""
+        if self._sync.dialect.name != "postgresql":
+            return None
+        from stepca.db.notify import Listener
+
+        listener = Listener(self._sync.engine.url, channel, on_notify)
+        listener.start()
+        return listener.stop
+
     def admin_state_now(self) -> AdminState:
         """The admin set, read on the calling thread: for a worker building its first authority,
         before its event loop runs."""

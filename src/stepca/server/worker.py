@@ -31,6 +31,7 @@ from stepca.api.revocation import PUBLISHER, RESPONDER
 from stepca.api.routes import build_app
 from stepca.authority.authority import Authority
 from stepca.db.batch import AsyncStore
+from stepca.db.notify import ADMIN_CHANNEL
 from stepca.db.operations import RevokeOp
 from stepca.db.store import Store
 from stepca.errors import PayloadTooLarge, StepError
@@ -111,6 +112,8 @@ class WorkerOptions:
     job_lease_time: float = DEFAULT_LEASE_TIME
     #: seconds between checks for a due CRL/KRL ($STEPCA_REVOCATION_CHECK_SECONDS)
     revocation_check_interval: float = REVOCATION_CHECK_INTERVAL
+    #: seconds between polls of the admin set's version ($STEPCA_ADMIN_POLL_SECONDS)
+    admin_poll_interval: float = ADMIN_POLL_INTERVAL
 
     @staticmethod
     def tuning_from_environment() -> dict[str, float]:
@@ -122,6 +125,7 @@ class WorkerOptions:
             "revocation_check_interval": float(
                 env.get("STEPCA_REVOCATION_CHECK_SECONDS") or REVOCATION_CHECK_INTERVAL
             ),
+            "admin_poll_interval": float(env.get("STEPCA_ADMIN_POLL_SECONDS") or ADMIN_POLL_INTERVAL),
         }
 
     #: the supervisor: this worker exits when it is gone (see ``parent.py``)
@@ -274,7 +278,8 @@ class Worker:
         self.store.after_commit(RevokeOp, self.responder.on_revocation)
         self.jobs.add(Job("ocsp-poll-revocations", ocsp.POLL_INTERVAL, self.responder.poll))
         self.jobs.add(Job("ocsp-refresh", OCSP_REFRESH_INTERVAL, self.responder.refresh))
-        self.jobs.add(Job("admin-poll", ADMIN_POLL_INTERVAL, self._poll_admin))
+        self.jobs.add(Job("admin-poll", opts.admin_poll_interval, self._poll_admin))
+        self._stop_listening: Callable[[], None] | None = None
         self._grace = SHUTDOWN_GRACE
         self._orphan = False
         self._handshaking = 0
@@ -333,7 +338,12 @@ class Worker:
         self._status("ready")
         await self.runtime.current.provisioners.start()
         self.jobs.start()
+        listening = self._listen_admin()
         await self._stopping.wait()
+        if listening is not None:
+            listening.cancel()
+            if self._stop_listening is not None:
+                await loop.run_in_executor(None, self._stop_listening)
         # stop accepting first, and close this process's copy of the listening socket
         accepting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -516,6 +526,28 @@ class Worker:
         if admin_source.enabled(loaded) and docs is not None:
             loaded = admin_source.with_provisioners(loaded, docs)
         return build_authority(loaded, self.store, self.opts.start_time)
+
+    def _listen_admin(self) -> asyncio.Task[None] | None:
+        """PostgreSQL: poll at once when an admin change is notified (the 0.5 s poll stays)."""
+        if not admin_source.enabled(self.loaded):
+            return None
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def notified() -> None:  # on the listener's thread
+            loop.call_soon_threadsafe(wake.set)
+
+        self._stop_listening = self.store.listen(ADMIN_CHANNEL, notified)
+        if self._stop_listening is None:
+            return None
+
+        async def on_notify() -> None:
+            while True:
+                await wake.wait()
+                wake.clear()
+                await self._poll_admin()
+
+        return loop.create_task(on_notify(), name="admin-listen")
 
     async def _poll_admin(self) -> None:
         """One primary-key read; when the admin set's version moved, build the authority with the

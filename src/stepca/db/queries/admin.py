@@ -12,10 +12,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
 from stepca.db import schema
 from stepca.db.dialect import Dialect
+from stepca.db.notify import ADMIN_CHANNEL
 from stepca.db.operations import AdminChangeOp, Outcome
 from stepca.db.queries import tokens
 from stepca.db.queries._registry import STORED, executor
@@ -126,6 +127,8 @@ def apply_change(d: Dialect, conn: Connection, op: AdminChangeOp) -> Outcome:
         return TokenReusedError(op.token.token_id)
     if not _bump(d, conn, op.expect_version):
         return AlreadyImportedError() if op.expect_version is None else AdminConflictError()
+    if d.name == "postgresql":  # delivered at commit: listeners poll at once (db/notify.py)
+        conn.execute(select(func.pg_notify(ADMIN_CHANNEL, "")))
     now = int(time.time())
     p, a = schema.admin_provisioners, schema.admins
     for pid in op.delete_provisioners:
