@@ -186,10 +186,20 @@ def test_an_admin_cannot_manage_admins(served: tuple[PKI, CAProcess], step_admin
     for method, path, body in ADMIN_ROUTES_THAT_CHANGE:
         status, resp = call(ca, creds, method, path.replace("none", alice["id"]), body)
         assert status == 403, (method, path, resp)
-    # an ADMIN manages provisioners
+    # an ADMIN manages provisioners; removing one removes its admins, each audited
     doc, _ = jwk_document("alice-prov")
     assert call(ca, creds, "POST", "/admin/provisioners", doc)[0] == 201
+    status, carol = call(
+        ca,
+        step_admin,
+        "POST",
+        "/admin/admins",
+        {"subject": "carol", "provisioner": "alice-prov", "type": "ADMIN"},
+    )
+    assert status == 201, carol
     assert call(ca, creds, "DELETE", "/admin/provisioners/alice-prov")[0] == 200
+    assert call(ca, step_admin, "GET", f"/admin/admins/{carol['id']}")[0] == 404
+    assert ("alice", "admin.delete", carol["id"]) in audit_rows(pki)
     # the super-admin promotes, then removes her
     status, up = call(ca, step_admin, "PATCH", f"/admin/admins/{alice['id']}", {"type": "SUPER_ADMIN"})
     assert status == 200 and up["type"] == "SUPER_ADMIN"

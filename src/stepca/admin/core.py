@@ -332,10 +332,15 @@ class AdminCore:
                 raise BadRequest(f"cannot remove provisioner {name!r}: it holds the last super admin")
             docs = [json.loads(p.document) for p in state.provisioners if p.id != old.id]
             self._checked(state, docs, name)
+            # its admins go with it, each with its own audit line
+            gone = [a for a in state.admins if a.provisioner_id == old.id]
+            lines = [self._audit(caller, "provisioner.delete", name, json.loads(old.document), None)]
+            lines += [self._audit(caller, "admin.delete", a.id, self._admin_json(a), None) for a in gone]
             op = AdminChangeOp(
-                audit=(self._audit(caller, "provisioner.delete", name, json.loads(old.document), None),),
+                audit=tuple(lines),
                 expect_version=state.version,
                 delete_provisioners=(old.id,),
+                delete_admins=tuple(a.id for a in gone),
             )
             return op, {"status": "ok"}
 
