@@ -173,6 +173,10 @@ class AuthorityConfig(_Model):
     template: ASN1DN | None = None
     backdate: Duration = timedelta(minutes=1)
     disable_issued_at_check: bool = Field(False, alias="disableIssuedAtCheck")
+    #: remote administration (docs/admin.md): provisioners and admins live in the database
+    enable_admin: bool = Field(False, alias="enableAdmin")
+    #: the first super-admin's subject (``step ca init --admin-subject``; smallstep: ``step``)
+    admin_subject: str = Field("step", alias="adminSubject", min_length=1)
 
     @field_validator("provisioners", mode="before")
     @classmethod

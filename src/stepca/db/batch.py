@@ -24,8 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from stepca.db.operations import Operation, Outcome
-from stepca.db.queries import certificates, crls, leases, revocations, tokens
+from stepca.db.queries import admin, certificates, crls, leases, revocations, tokens
 from stepca.db.records import (
+    AdminState,
+    AuditRecord,
     CertificateRecord,
     CRLRecord,
     Lease,
@@ -154,6 +156,31 @@ class AsyncStore:
 
     async def token_used(self, token_id: str) -> bool:
         return await self._read(tokens.used, token_id)
+
+    async def admin_version(self) -> int:
+        return await self._read(admin.version)
+
+    async def admin_state(self) -> AdminState:
+        return await self._read(admin.state)
+
+    async def admin_audit(self, limit: int = 100) -> list[AuditRecord]:
+        return await self._read(admin.audit, limit)
+
+    def listen(self, channel: str, on_notify: Callable[[], None]) -> Callable[[], None] | None:
+        """PostgreSQL: call ``on_notify`` (from a thread) on each NOTIFY of ``channel``; returns
+        the function that stops listening. Other databases: None (they are polled)."""
+        if self._sync.dialect.name != "postgresql":
+            return None
+        from stepca.db.notify import Listener
+
+        listener = Listener(self._sync.engine.url, channel, on_notify)
+        listener.start()
+        return listener.stop
+
+    def admin_state_now(self) -> AdminState:
+        """The admin set, read on the calling thread: for a worker building its first authority,
+        before its event loop runs."""
+        return self._sync.run_query(admin.state)
 
     # ------------------------------------------------------------------ writes beside the batches
 

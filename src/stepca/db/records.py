@@ -82,6 +82,57 @@ class Lease:
     acquired_at: float  # when ``owner`` took it (unchanged by renewals)
 
 
+@dataclass(frozen=True, slots=True)
+class ProvisionerRow:
+    """A provisioner of the remote-administration set: its ca.json document as JSON text."""
+
+    id: str
+    name: str
+    type: str
+    document: str  # JSON object, exactly what ca.json's authority.provisioners[i] would hold
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AdminRecord:
+    """Who may use the admin API: ``subject`` as an admin of the provisioner ``provisioner_id``."""
+
+    id: str
+    provisioner_id: str
+    subject: str
+    type: str  # SUPER_ADMIN | ADMIN
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One change of the remote-administration set: who, what, before/after (JSON), when, from where."""
+
+    actor: str
+    action: str
+    target: str
+    before: str | None
+    after: str | None
+    remote: str
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdminState:
+    """The remote-administration set as one transaction saw it (``version`` 0: never imported)."""
+
+    version: int
+    provisioners: tuple[ProvisionerRow, ...]
+    admins: tuple[AdminRecord, ...]
+
+
+class AdminConflictError(Exception):
+    """The set changed since the change was checked against it (another admin, another instance)."""
+
+
+class AlreadyImportedError(Exception):
+    """The ca.json provisioners were imported before (by this or another instance)."""
+
+
 class DuplicateCRLNumberError(Exception):
     """A list with this scope and number is already published (numbers are used once)."""
 

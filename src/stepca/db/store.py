@@ -18,6 +18,8 @@ from typing import Protocol
 
 from stepca.db.operations import Operation, Outcome
 from stepca.db.records import (
+    AdminState,
+    AuditRecord,
     CertificateRecord,
     CRLRecord,
     Lease,
@@ -95,6 +97,18 @@ class Store(Protocol):
 
     async def purge_used_tokens(self, before: int, limit: int = 2000) -> int:
         """Forget up to ``limit`` used token ids whose tokens expired before ``before``."""
+        ...
+
+    # ---------------------------------------------------------------- remote administration
+
+    async def admin_version(self) -> int:
+        """The version of the provisioner and admin set (0: never imported); one key read."""
+        ...
+
+    async def admin_state(self) -> AdminState: ...
+
+    async def admin_audit(self, limit: int = 100) -> list[AuditRecord]:
+        """The newest audit lines, newest first."""
         ...
 
     # ---------------------------------------------------------------- cluster leases

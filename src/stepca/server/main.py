@@ -151,7 +151,7 @@ def cli(
         log = ServerLog(loaded.config.logger.format)
         route_stdlib_logging(log)
         check_config(loaded, start_time)
-        _prepare_database(loaded)
+        _prepare_database(loaded, secrets.password(loaded.config))
     except (ConfigError, LoadError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -227,8 +227,9 @@ def _pidfile(path: str | None) -> Iterator[None]:
             os.unlink(path)
 
 
-def _prepare_database(loaded: object) -> None:
-    """Create the database if needed and migrate the schema, before any worker starts."""
+def _prepare_database(loaded: object, password: bytes | None = None) -> None:
+    """Create the database if needed and migrate the schema, before any worker starts; with
+    ``authority.enableAdmin``, import the ca.json provisioners the first time."""
     from stepca.db.engine import ensure_database, make_engine, resolve_target
     from stepca.db.sql import SQLStore
     from stepca.server.loader import Loaded
@@ -240,6 +241,12 @@ def _prepare_database(loaded: object) -> None:
         store = SQLStore(make_engine(target, pool_size=1))
         try:
             store.migrate()
+            from stepca.admin import source
+
+            if source.enabled(loaded):
+                from stepca.admin.bootstrap import import_once
+
+                import_once(loaded, store, password)
         finally:
             store.close()
     except Exception as exc:

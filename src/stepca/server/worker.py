@@ -23,12 +23,16 @@ from typing import Any
 from aiohttp import web
 
 from stepca import metrics
+from stepca.admin import source as admin_source
+from stepca.admin.core import AdminCore
+from stepca.api.admin import ADMIN
 from stepca.api.handlers import MAX_BODY
 from stepca.api.render import error_response
 from stepca.api.revocation import PUBLISHER, RESPONDER
 from stepca.api.routes import build_app
 from stepca.authority.authority import Authority
 from stepca.db.batch import AsyncStore
+from stepca.db.notify import ADMIN_CHANNEL
 from stepca.db.operations import IssueOp, RevokeOp
 from stepca.db.store import Store
 from stepca.errors import PayloadTooLarge, StepError
@@ -49,6 +53,9 @@ from stepca.server.tls import (
     needs_renewal,
 )
 
+#: how often a worker polls the admin set's version (authority.enableAdmin): a change made on any
+#: instance is served by every worker within this and the time to build the new registry
+ADMIN_POLL_INTERVAL = 0.5
 #: how often a worker checks whether its server certificate reached 2/3 of its life
 CERT_CHECK_INTERVAL = min(60.0, SERVER_CERT_LIFETIME.total_seconds() / 10)
 SHUTDOWN_GRACE = 10.0
@@ -111,6 +118,8 @@ class WorkerOptions:
     #: seconds between checks for a due CRL/KRL ($STEPCA_REVOCATION_CHECK_SECONDS)
     revocation_check_interval: float = REVOCATION_CHECK_INTERVAL
     metrics_expiring_interval: float = METRICS_EXPIRING_INTERVAL
+    #: seconds between polls of the admin set's version ($STEPCA_ADMIN_POLL_SECONDS)
+    admin_poll_interval: float = ADMIN_POLL_INTERVAL
 
     @staticmethod
     def tuning_from_environment() -> dict[str, float]:
@@ -125,6 +134,7 @@ class WorkerOptions:
             "metrics_expiring_interval": float(
                 env.get("STEPCA_METRICS_EXPIRING_SECONDS") or METRICS_EXPIRING_INTERVAL
             ),
+            "admin_poll_interval": float(env.get("STEPCA_ADMIN_POLL_SECONDS") or ADMIN_POLL_INTERVAL),
         }
 
     #: the supervisor: this worker exits when it is gone (see ``parent.py``)
@@ -246,7 +256,14 @@ class Worker:
         self.store, warning = open_store(loaded, opts.workers)
         if warning and opts.worker_index == 0:
             self.log.warning(warning)
-        self.runtime = Runtime(build_authority(loaded, self.store, opts.start_time), self.log)
+        #: authority.enableAdmin: the provisioner set from the database and its version
+        self._admin_docs: list[dict[str, Any]] | None = None
+        self._admin_version = 0
+        if admin_source.enabled(loaded):
+            state = self.store.admin_state_now()
+            self._admin_docs, self._admin_version = admin_source.documents(state), state.version
+        self.runtime = Runtime(self._build(loaded), self.log)
+        self.admin = AdminCore(self.store, lambda: self.loaded, lambda: self.runtime.current.issuer.cert)
         self.ssl_ctx = self._new_context(loaded)
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -292,6 +309,8 @@ class Worker:
                     first_run=1.0,
                 )
             )
+        self.jobs.add(Job("admin-poll", opts.admin_poll_interval, self._poll_admin))
+        self._stop_listening: Callable[[], None] | None = None
         self._grace = SHUTDOWN_GRACE
         self._orphan = False
         self._handshaking = 0
@@ -315,6 +334,7 @@ class Worker:
         app = build_app(self.runtime)
         app[PUBLISHER] = self.publisher
         app[RESPONDER] = self.responder
+        app[ADMIN] = self.admin
         app.middlewares.append(self._bounded_body)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
         await runner.setup()
@@ -350,7 +370,12 @@ class Worker:
         self._status("ready")
         await self.runtime.current.provisioners.start()
         self.jobs.start()
+        listening = self._listen_admin()
         await self._stopping.wait()
+        if listening is not None:
+            listening.cancel()
+            if self._stop_listening is not None:
+                await loop.run_in_executor(None, self._stop_listening)
         # stop accepting first, and close this process's copy of the listening socket
         accepting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -559,6 +584,81 @@ class Worker:
             except Exception as exc:
                 self.log.error("server certificate renewal failed", error=str(exc))
 
+    def _build(self, loaded: Loaded, docs: list[dict[str, Any]] | None = None) -> Authority:
+        """The authority of ``loaded``; with remote administration its provisioners are the
+        database's (``docs``, or the last set read) instead of ca.json's."""
+        docs = docs if docs is not None else self._admin_docs
+        if admin_source.enabled(loaded) and docs is not None:
+            loaded = admin_source.with_provisioners(loaded, docs)
+        return build_authority(loaded, self.store, self.opts.start_time)
+
+    def _listen_admin(self) -> asyncio.Task[None] | None:
+        """PostgreSQL: poll at once when an admin change is notified (the 0.5 s poll stays)."""
+        if not admin_source.enabled(self.loaded):
+            return None
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def notified() -> None:  # on the listener's thread
+            loop.call_soon_threadsafe(wake.set)
+
+        self._stop_listening = self.store.listen(ADMIN_CHANNEL, notified)
+        if self._stop_listening is None:
+            return None
+
+        async def on_notify() -> None:
+            while True:
+                await wake.wait()
+                wake.clear()
+                await self._poll_admin()
+
+        return loop.create_task(on_notify(), name="admin-listen")
+
+    async def _poll_admin(self) -> None:
+        """One primary-key read; when the admin set's version moved, build the authority with the
+        new provisioners beside the current one and swap the reference, as a SIGHUP does (the
+        requests in flight finish on the old set)."""
+        if not admin_source.enabled(self.loaded):
+            return
+        try:
+            version = await self.store.admin_version()
+        except Exception as exc:
+            self.log.warning("could not read the admin set's version", error=str(exc))
+            return
+        if version == self._admin_version:
+            return
+        async with self._reload_lock:
+            loop = asyncio.get_running_loop()
+            started = time.perf_counter()
+            try:
+                state = await self.store.admin_state()
+            except Exception as exc:  # the next tick reads it again
+                self.log.warning("could not read the admin set", error=str(exc))
+                return
+            try:
+                docs = admin_source.documents(state)
+                authority = await loop.run_in_executor(None, self._build, self.loaded, docs)
+            except Exception as exc:
+                # refused at write time, so only a set written by something else: not retried
+                # every tick, the next change is loaded again
+                self._admin_version = state.version
+                self.log.error(
+                    "could not load the provisioners of the database: keeping the previous set",
+                    error=str(exc),
+                )
+                return
+            await authority.provisioners.start()
+            previous, self.runtime.current = self.runtime.current, authority
+            loop.call_later(SHUTDOWN_GRACE, lambda: loop.create_task(previous.provisioners.close()))
+            self._admin_docs, self._admin_version = docs, state.version
+            self.log.info(
+                "provisioners changed",
+                worker=self.opts.worker_index,
+                version=state.version,
+                provisioners=len(authority.provisioners),
+                duration=round(time.perf_counter() - started, 3),
+            )
+
     async def reload(self) -> None:
         """Re-read ca.json from the same path; on any error keep serving the old configuration."""
         done = False
@@ -578,9 +678,7 @@ class Worker:
                         f"{loaded.path}: the db block changed: restart step-ca to use another database"
                     )
                 check_tls_config(loaded.config.tls)
-                authority = await loop.run_in_executor(
-                    None, build_authority, loaded, self.store, self.opts.start_time
-                )
+                authority = await loop.run_in_executor(None, self._build, loaded)
                 chain, key, nb, na = await loop.run_in_executor(
                     None,
                     issue_server_certificate,
