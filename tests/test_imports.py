@@ -17,7 +17,7 @@ FORBIDDEN = {
     "stepca.client": ("stepca.server", "stepca.api", "stepca.authority"),
     "stepca.cli": ("stepca.server",),
     "stepca.revocation": ("stepca.server", "stepca.api", "stepca.cli", "stepca.authority"),
-    "stepca.metrics": ("stepca.server", "stepca.api", "stepca.cli", "stepca.authority", "stepca.db"),
+    "stepca.metrics": ("stepca.server", "stepca.api", "stepca.cli", "stepca.authority"),
 }
 
 
