@@ -177,6 +177,9 @@ class AuthorityConfig(_Model):
     enable_admin: bool = Field(False, alias="enableAdmin")
     #: the first super-admin's subject (``step ca init --admin-subject``; smallstep: ``step``)
     admin_subject: str = Field("step", alias="adminSubject", min_length=1)
+    #: with remote administration off: certificates issued by these provisioners may read the
+    #: certificate inventory (stepca's own field; docs/inventory.md)
+    admin_provisioners: list[str] = Field(default_factory=list, alias="adminProvisioners")
 
     @field_validator("provisioners", mode="before")
     @classmethod

@@ -139,6 +139,55 @@ class AdminCore:
             paths = (paths,)
         if not self.enabled:
             raise AdminDisabled("the admin API is not enabled (authority.enableAdmin)")
+        tok, leaf = await self._checked_token(token, paths)
+        state = await self.store.admin_state()
+        prov_name = _provisioner_name(leaf)
+        prov = next((p for p in state.provisioners if p.name == prov_name), None)
+        if prov is None:
+            raise Unauthorized(f"invalid admin token: provisioner {prov_name!r} not found")
+        subjects = _names(leaf)
+        found = next(
+            (a for s in subjects for a in state.admins if a.provisioner_id == prov.id and a.subject == s),
+            None,
+        )
+        if found is None:
+            raise Unauthorized(
+                f"unable to load admin with subject(s) {subjects} and provisioner {prov_name!r}"
+            )
+        await self._use(tok, prov.id)
+        managing_admins = any(p.lstrip("/").removeprefix("1.0/").startswith("admin/admins") for p in paths)
+        if managing_admins and method != "GET" and found.type != SUPER_ADMIN:
+            raise Forbidden("must have super admin access to make this request")
+        return Caller(admin=found, remote=remote)
+
+    async def authorize_reader(self, token: str | None, paths: str | tuple[str, ...], remote: str) -> Caller:
+        """Who may read the certificate inventory: any admin when remote administration is on;
+        with it off, the holder of a certificate issued by one of ``authority.adminProvisioners``
+        (the same token checks). Neither configured: 404, saying what to configure."""
+        if isinstance(paths, str):
+            paths = (paths,)
+        if self.enabled:
+            return await self.authorize(token, "GET", paths, remote)
+        allowed = self._loaded().config.authority.admin_provisioners
+        if not allowed:
+            raise AdminDisabled(
+                "the certificate inventory needs authority.enableAdmin or authority.adminProvisioners"
+            )
+        tok, leaf = await self._checked_token(token, paths)
+        prov_name = _provisioner_name(leaf)
+        if prov_name not in allowed:
+            raise Unauthorized(f"invalid admin token: provisioner {prov_name!r} is not an admin provisioner")
+        await self._use(tok, prov_name)
+        subject = (_names(leaf) or [""])[0]
+        return Caller(
+            admin=AdminRecord(id="", provisioner_id=prov_name, subject=subject, type=ADMIN), remote=remote
+        )
+
+    async def _checked_token(
+        self, token: str | None, paths: tuple[str, ...]
+    ) -> tuple[ParsedToken, x509.Certificate]:
+        """An x5c admin token: its certificate ours, valid, for client auth, not revoked; the
+        token signed by its key, for one of ``paths`` (any of our dnsNames), not expired."""
         if not token:
             raise Unauthorized("missing authorization header token")
         if token.lower().startswith("bearer "):
@@ -180,29 +229,15 @@ class AdminCore:
             )
         if await self.store.get_revocation(str(leaf.serial_number)) is not None:
             raise Unauthorized("invalid admin token: the admin certificate has been revoked")
-        state = await self.store.admin_state()
-        prov_name = _provisioner_name(leaf)
-        prov = next((p for p in state.provisioners if p.name == prov_name), None)
-        if prov is None:
-            raise Unauthorized(f"invalid admin token: provisioner {prov_name!r} not found")
-        subjects = _names(leaf)
-        found = next(
-            (a for s in subjects for a in state.admins if a.provisioner_id == prov.id and a.subject == s),
-            None,
-        )
-        if found is None:
-            raise Unauthorized(
-                f"unable to load admin with subject(s) {subjects} and provisioner {prov_name!r}"
-            )
-        outcome = await self.store.apply(UseTokenOp(UsedToken(tok.token_id, prov.id, tok.expires_at)))
+        return tok, leaf
+
+    async def _use(self, tok: ParsedToken, provisioner: str) -> None:
+        """Spend the token's id (a database constraint, shared by every instance)."""
+        outcome = await self.store.apply(UseTokenOp(UsedToken(tok.token_id, provisioner, tok.expires_at)))
         if isinstance(outcome, TokenReusedError):
             raise Unauthorized("token already used")
         if outcome is not None:
             raise StepError("the admin token could not be recorded")
-        managing_admins = any(p.lstrip("/").removeprefix("1.0/").startswith("admin/admins") for p in paths)
-        if managing_admins and method != "GET" and found.type != SUPER_ADMIN:
-            raise Forbidden("must have super admin access to make this request")
-        return Caller(admin=found, remote=remote)
 
     # ------------------------------------------------------------------ reads
 

@@ -103,6 +103,35 @@ async def delete_admin(request: web.Request, ca: Authority, fields: dict[str, An
     return _json(await core.delete_admin(caller, request.match_info["id"]))
 
 
+async def _reader(request: web.Request, fields: dict[str, Any]) -> Caller:
+    core = request.app.get(ADMIN)
+    if core is None:
+        raise NotFound()
+    caller = await core.authorize_reader(
+        request.headers.get("Authorization"), _paths(request), request.remote or ""
+    )
+    fields["admin"] = caller.subject
+    return caller
+
+
+async def get_certificates(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    """The inventory, a page at a time (``stepca.admin.inventory``; stepca's own route)."""
+    await _reader(request, fields)
+    from stepca.admin.inventory import Inventory
+
+    return _json(await Inventory(ca.store).page(dict(request.query)))
+
+
+async def get_certificate(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    await _reader(request, fields)
+    from stepca.admin.inventory import Inventory
+
+    kind = request.query.get("kind", "x509")
+    if kind not in ("x509", "ssh"):
+        raise BadRequest("kind must be one of x509, ssh")
+    return _json(await Inventory(ca.store).export(request.match_info["serial"], kind))
+
+
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "admin/provisioners", get_provisioners),
     ("POST", "admin/provisioners", create_provisioner),
@@ -114,4 +143,6 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "admin/admins/{id}", get_admin),
     ("PATCH", "admin/admins/{id}", update_admin),
     ("DELETE", "admin/admins/{id}", delete_admin),
+    ("GET", "admin/certificates", get_certificates),
+    ("GET", "admin/certificates/{serial}", get_certificate),
 ]

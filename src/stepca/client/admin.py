@@ -69,6 +69,26 @@ class AdminClient:
     def delete_provisioner(self, name: str) -> None:
         self._call("DELETE", f"/admin/provisioners/{self._q(name)}")
 
+    # ------------------------------------------------------------------ the certificate inventory
+
+    def certificates_page(self, params: dict[str, str], cursor: str = "") -> dict[str, Any]:
+        query = urllib.parse.urlencode({**{k: v for k, v in params.items() if v}, "cursor": cursor})
+        return self._call("GET", f"/admin/certificates?{query}")  # type: ignore[no-any-return]
+
+    def certificates(self, params: dict[str, str], limit: int = 0) -> list[dict[str, Any]]:
+        """Every certificate matching ``params`` (pages of 1,000), or the first ``limit``."""
+        out: list[dict[str, Any]] = []
+        cursor = ""
+        while True:
+            page = self.certificates_page({**params, "limit": "1000"}, cursor)
+            out += list(page.get("certificates") or [])
+            cursor = str(page.get("nextCursor") or "")
+            if not cursor or (limit and len(out) >= limit):
+                return out[:limit] if limit else out
+
+    def certificate(self, serial: str, kind: str = "x509") -> dict[str, Any]:
+        return self._call("GET", f"/admin/certificates/{self._q(serial)}?kind={kind}")  # type: ignore[no-any-return]
+
     # ------------------------------------------------------------------ admins
 
     def admins(self) -> list[dict[str, Any]]:

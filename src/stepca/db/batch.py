@@ -28,7 +28,9 @@ from stepca.db.queries import admin, certificates, crls, leases, revocations, to
 from stepca.db.records import (
     AdminState,
     AuditRecord,
+    CertificateQuery,
     CertificateRecord,
+    CertificateRow,
     CRLRecord,
     Lease,
     RevocationRecord,
@@ -119,6 +121,9 @@ class AsyncStore:
 
     async def count_certificates(self, kind: str = "x509") -> int:
         return await self._read(certificates.count, kind)
+
+    async def list_certificates(self, query: CertificateQuery) -> list[CertificateRow]:
+        return await self._read(certificates.list_page, query)
 
     async def count_expiring(self, kind: str, start: int, end: int) -> int:
         return await self._read(certificates.count_expiring, kind, start, end)

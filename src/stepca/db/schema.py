@@ -47,6 +47,10 @@ certificates = Table(
     **TABLE_OPTIONS,
 )
 
+# version 5: the inventory's filters (stepca.db.migrations.v5)
+Index("ix_certificates_provisioner_not_after", certificates.c.provisioner, certificates.c.not_after)
+Index("ix_certificates_subject", certificates.c.subject, mysql_length=191)
+
 revocations = Table(
     "revocations",
     metadata,
@@ -158,4 +162,4 @@ admin_config = Table(
 )
 
 #: the version the migrations in ``stepca.db.migrate.MIGRATIONS`` lead to
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5

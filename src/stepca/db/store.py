@@ -20,7 +20,9 @@ from stepca.db.operations import Operation, Outcome
 from stepca.db.records import (
     AdminState,
     AuditRecord,
+    CertificateQuery,
     CertificateRecord,
+    CertificateRow,
     CRLRecord,
     Lease,
     RevocationRecord,
@@ -41,6 +43,10 @@ class Store(Protocol):
     async def get_certificate(self, serial: str, kind: str = "x509") -> CertificateRecord | None: ...
 
     async def count_certificates(self, kind: str = "x509") -> int: ...
+
+    async def list_certificates(self, query: CertificateQuery) -> list[CertificateRow]:
+        """A page of the certificate inventory (see ``CertificateQuery``)."""
+        ...
 
     async def count_expiring(self, kind: str, start: int, end: int) -> int:
         """Certificates of ``kind`` not revoked whose validity ends in [start, end)."""
