@@ -99,8 +99,10 @@ def list_page(conn: Connection, q: CertificateQuery) -> list[CertificateRow]:
         stmt = stmt.where(t.c.not_after < q.not_after_to)
     if q.after is not None:
         not_after, serial = q.after
+        # the first term bounds the index range (the OR alone makes some planners scan from the start)
         stmt = stmt.where(
-            or_(t.c.not_after > not_after, and_(t.c.not_after == not_after, t.c.serial > serial))
+            t.c.not_after >= not_after,
+            or_(t.c.not_after > not_after, and_(t.c.not_after == not_after, t.c.serial > serial)),
         )
     stmt = stmt.order_by(t.c.not_after, t.c.serial).limit(max(1, min(q.limit, 1000)))
     return [
