@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from stepca.db.operations import Operation, Outcome
-from stepca.db.queries import admin, certificates, crls, leases, revocations, tokens
+from stepca.db.queries import admin, certificates, crls, expiry, leases, revocations, tokens
 from stepca.db.records import (
     AdminState,
     AuditRecord,
@@ -124,6 +124,12 @@ class AsyncStore:
 
     async def list_certificates(self, query: CertificateQuery) -> list[CertificateRow]:
         return await self._read(certificates.list_page, query)
+
+    async def expiry_due(self, now: int, within: int, limit: int = 500) -> list[CertificateRow]:
+        return await self._read(expiry.due, now, within, limit)
+
+    async def purge_expiry_notices(self, before: int) -> int:
+        return await self._write_now(expiry.purge, before)
 
     async def count_expiring(self, kind: str, start: int, end: int) -> int:
         return await self._read(certificates.count_expiring, kind, start, end)

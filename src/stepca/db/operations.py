@@ -79,3 +79,13 @@ class AdminChangeOp(Operation):
 
 
 __all__ = ["AdminChangeOp", "IssueOp", "Operation", "Outcome", "PublishCRLOp", "RevokeOp", "UseTokenOp"]
+
+
+@dataclass(frozen=True, slots=True)
+class NoteExpiryOp(Operation):
+    """The expiry warning for a certificate went out: never again (``stepca.expiry``)."""
+
+    serial: str
+    kind: str
+    not_after: int
+    notified_at: int

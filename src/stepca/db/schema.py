@@ -161,5 +161,16 @@ admin_config = Table(
     **TABLE_OPTIONS,
 )
 
+# version 5: the certificates the expiry warnings reported (stepca.expiry)
+expiry_notices = Table(
+    "expiry_notices",
+    metadata,
+    Column("serial", Key(80), primary_key=True),
+    Column("kind", Key(8), primary_key=True),
+    Column("notified_at", BigInteger, nullable=False),
+    Column("not_after", BigInteger, nullable=False, index=True),
+    **TABLE_OPTIONS,
+)
+
 #: the version the migrations in ``stepca.db.migrate.MIGRATIONS`` lead to
 SCHEMA_VERSION = 5

@@ -6,13 +6,30 @@ a time with filters, on a database of millions.
 - ``ix_certificates_subject`` on ``certificates (subject)`` (MySQL: its first 191 characters,
   InnoDB's key limit with utf8mb4): ``--subject``.
 
-Listing without a filter walks the existing ``not_after`` index. MySQL commits each DDL
-statement on its own: every step checks whether it is already done.
+Listing without a filter walks the existing ``not_after`` index.
+
+- ``expiry_notices``: the certificates the expiry warnings already reported (one row each, so a
+  warning goes out once, whichever instance runs the job).
+
+MySQL commits each DDL statement on its own: every step checks whether it is already done.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, inspect
+from sqlalchemy import BigInteger, Column, Connection, MetaData, Table, inspect
+
+from stepca.db.types import TABLE_OPTIONS, Key
+
+_md = MetaData()
+Table(
+    "expiry_notices",
+    _md,
+    Column("serial", Key(80), primary_key=True),
+    Column("kind", Key(8), primary_key=True),
+    Column("notified_at", BigInteger, nullable=False),
+    Column("not_after", BigInteger, nullable=False, index=True),  # purged once expired
+    **TABLE_OPTIONS,
+)
 
 INDEXES = {
     "ix_certificates_provisioner_not_after": "(provisioner, not_after)",
@@ -21,6 +38,7 @@ INDEXES = {
 
 
 def upgrade(conn: Connection) -> None:
+    _md.create_all(conn, checkfirst=True)
     have = {i["name"] for i in inspect(conn).get_indexes("certificates")}
     for name, columns in INDEXES.items():
         if name in have:
