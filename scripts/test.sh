@@ -18,7 +18,7 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   exit 1
 fi
 
-DEB_PACKAGES="openssl openssh-server openssh-client certbot lego wrk softhsm2 procps"
+DEB_PACKAGES="openssl openssh-server openssh-client certbot lego wrk softhsm2 procps chromium libnss3-tools"
 missing=""
 for pkg in $DEB_PACKAGES; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"

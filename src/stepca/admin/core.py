@@ -106,6 +106,24 @@ def _usable_for_client_auth(cert: x509.Certificate) -> bool:
     return ExtendedKeyUsageOID.CLIENT_AUTH in eku or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in eku
 
 
+def _opens(encrypted_key: str, password: str, public: object) -> bool:
+    """Whether ``password`` decrypts ``encrypted_key`` to the private half of ``public``."""
+    from stepca.crypto import jose
+
+    try:
+        private = json.loads(jose.decrypt_with_password(encrypted_key, password.encode(), name="key"))
+        return isinstance(public, dict) and jose.thumbprint(private) == jose.thumbprint(public)
+    except Exception:
+        return False
+
+
+def _decoy(password: str) -> None:
+    """Spend what decrypting a provisioner key would (PBKDF2, 600,000 rounds)."""
+    import hashlib
+
+    hashlib.pbkdf2_hmac("sha256", password.encode(), b"stepca-dashboard-decoy", 600_000)
+
+
 def _dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
@@ -218,18 +236,104 @@ class AdminCore:
         if tok.issuer != ADMIN_CLIENT_ISSUER and tok.issuer != _provisioner_name(leaf):
             raise Unauthorized("invalid admin token: invalid issuer claim (iss)")
         check_registered_claims(tok, ctx, issuer=tok.issuer, disable_iat_check=True)
+        await self._checked_certificate(leaf, "invalid admin token: ", now, issued_checked=True)
+        return tok, leaf
+
+    async def _checked_certificate(
+        self, leaf: x509.Certificate, prefix: str, now: float, *, issued_checked: bool = False
+    ) -> None:
+        """The checks of an admin certificate: issued by this CA, valid now, for client
+        authentication, not revoked (``prefix`` starts each refusal)."""
+        if not issued_checked:
+            issuer = self._issuer()
+            try:
+                if leaf.issuer != issuer.subject:
+                    raise ValueError
+                leaf.verify_directly_issued_by(issuer)
+            except Exception:
+                raise Unauthorized(f"{prefix}the certificate was not issued by this CA") from None
         moment = datetime.fromtimestamp(now, UTC)
         if moment > leaf.not_valid_after_utc:
-            raise Unauthorized("invalid admin token: the admin certificate has expired")
-        if moment < leaf.not_valid_before_utc - loaded.config.authority.backdate:
-            raise Unauthorized("invalid admin token: the admin certificate is not valid yet")
+            raise Unauthorized(f"{prefix}the admin certificate has expired")
+        if moment < leaf.not_valid_before_utc - self._loaded().config.authority.backdate:
+            raise Unauthorized(f"{prefix}the admin certificate is not valid yet")
         if not _usable_for_client_auth(leaf):
-            raise Unauthorized(
-                "invalid admin token: the certificate cannot be used for client authentication"
-            )
+            raise Unauthorized(f"{prefix}the certificate cannot be used for client authentication")
         if await self.store.get_revocation(str(leaf.serial_number)) is not None:
-            raise Unauthorized("invalid admin token: the admin certificate has been revoked")
-        return tok, leaf
+            raise Unauthorized(f"{prefix}the admin certificate has been revoked")
+
+    # ------------------------------------------------------------------ the dashboard's logins
+
+    async def authorize_certificate(self, cert: x509.Certificate, remote: str) -> Caller:
+        """A client certificate (TLS) held by whoever ``authorize_reader`` accepts: with remote
+        administration, an admin of the provisioner in its provisioner extension (by common
+        name, DNS name or email); without it, a certificate of ``authority.adminProvisioners``.
+        The same certificate checks as an admin token's; no token, so nothing is spent."""
+        prefix = "invalid admin certificate: "
+        allowed = self._loaded().config.authority.admin_provisioners
+        if not self.enabled and not allowed:
+            raise AdminDisabled("the dashboard needs authority.enableAdmin or authority.adminProvisioners")
+        await self._checked_certificate(cert, prefix, time.time())
+        prov_name = _provisioner_name(cert)
+        subjects = _names(cert)
+        if not self.enabled:
+            if prov_name not in allowed:
+                raise Unauthorized(f"{prefix}provisioner {prov_name!r} is not an admin provisioner")
+            return Caller(
+                admin=AdminRecord(id="", provisioner_id=prov_name, subject=(subjects or [""])[0], type=ADMIN),
+                remote=remote,
+            )
+        state = await self.store.admin_state()
+        prov = next((p for p in state.provisioners if p.name == prov_name), None)
+        found = next(
+            (
+                a
+                for s in subjects
+                for a in state.admins
+                if prov is not None and a.provisioner_id == prov.id and a.subject == s
+            ),
+            None,
+        )
+        if found is None:
+            raise Unauthorized(f"{prefix}not an admin")
+        return Caller(admin=found, remote=remote)
+
+    async def authorize_password(self, provisioner: str, password: str, subject: str, remote: str) -> Caller:
+        """An admin provisioner's name and password (it decrypts the JWK provisioner's
+        ``encryptedKey``, which must be the private half of its ``key``). With remote
+        administration the provisioner must have ``subject`` as an admin; without it, it must
+        be one of ``authority.adminProvisioners``. One message for every refusal, so a caller
+        learns nothing about which part was wrong."""
+        refused = Unauthorized("invalid provisioner, subject or password")
+        allowed = self._loaded().config.authority.admin_provisioners
+        if not self.enabled and not allowed:
+            raise AdminDisabled("the dashboard needs authority.enableAdmin or authority.adminProvisioners")
+        found: AdminRecord | None = None
+        if self.enabled:
+            state = await self.store.admin_state()
+            row = next((p for p in state.provisioners if p.name == provisioner), None)
+            doc = json.loads(row.document) if row is not None else None
+            if row is not None:
+                found = next(
+                    (a for a in state.admins if a.provisioner_id == row.id and a.subject == subject), None
+                )
+        else:
+            docs = (self._loaded().raw.get("authority") or {}).get("provisioners") or []
+            doc = next((d for d in docs if isinstance(d, dict) and d.get("name") == provisioner), None)
+            if provisioner not in allowed:
+                doc = None
+        enc = doc.get("encryptedKey") if isinstance(doc, dict) and doc.get("type") == "JWK" else None
+        if not isinstance(enc, str) or (self.enabled and found is None):
+            await asyncio.get_running_loop().run_in_executor(None, _decoy, password)  # same time
+            raise refused
+        ok = await asyncio.get_running_loop().run_in_executor(
+            None, _opens, enc, password, doc.get("key") if isinstance(doc, dict) else None
+        )
+        if not ok:
+            raise refused
+        if found is None:
+            found = AdminRecord(id="", provisioner_id=provisioner, subject=subject or provisioner, type=ADMIN)
+        return Caller(admin=found, remote=remote)
 
     async def _use(self, tok: ParsedToken, provisioner: str) -> None:
         """Spend the token's id (a database constraint, shared by every instance)."""

@@ -35,6 +35,10 @@ EXTRA_ROUTE_TABLES = [
     ("stepca.api.revocation", "ROUTES"),
     ("stepca.api.admin", "ROUTES"),
 ]
+#: pages mounted at ``/`` only (not ``/1.0/``: no API), on the HTTPS app only: the dashboard
+WEB_ROUTE_TABLES = [
+    ("stepca.web.routes", "ROUTES"),
+]
 #: what the plain-HTTP listener (``insecureAddress``) serves: the revocation routes only
 INSECURE_ROUTE_TABLES = [
     ("stepca.api.revocation", "INSECURE_ROUTES"),
@@ -57,5 +61,8 @@ def build_app(ref: AuthorityRef, *, insecure: bool = False) -> web.Application:
         wrapped = h.endpoint(ref, fn)
         for prefix in ("/", "/1.0/"):
             app.router.add_route(method, prefix + path, wrapped)
+    for module_name, attr in [] if insecure else WEB_ROUTE_TABLES:
+        for method, path, fn in getattr(importlib.import_module(module_name), attr):
+            app.router.add_route(method, "/" + path, h.endpoint(ref, fn))
     app.router.add_route("*", "/{tail:.*}", h.endpoint(ref, _not_found))
     return app

@@ -253,7 +253,11 @@ class Authority:
         reason: str,
         passive: bool,
         invalidity_date: int = 0,
+        admin: str = "",
     ) -> None:
+        """``admin``: the subject of an admin the caller already authorized (the dashboard's
+        session, ``stepca.web``): no token or client certificate; recorded with provisioner
+        ``admin:<subject>``. Every other check applies."""
         if not passive:
             raise NotImplementedByCA("revoke: active revocation is not implemented; use passive revocation")
         reason_code = int(check_reason_code(reason_code))
@@ -271,6 +275,8 @@ class Authority:
                 raise Unauthorized("token subject does not match the serial number to revoke")
             token = UsedToken(opts.token_id, provisioner.id, opts.token_expires)
             provisioner_id = provisioner.id
+        elif admin:
+            provisioner_id = f"admin:{admin}"[:255]
         elif mtls_cert is not None:
             if serial_str(mtls_cert.serial_number) != serial:
                 raise Unauthorized(

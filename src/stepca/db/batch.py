@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from stepca.db.operations import Operation, Outcome
-from stepca.db.queries import admin, certificates, crls, expiry, leases, revocations, tokens
+from stepca.db.queries import admin, certificates, crls, dashboard, expiry, leases, revocations, tokens
 from stepca.db.records import (
     AdminState,
     AuditRecord,
@@ -32,6 +32,8 @@ from stepca.db.records import (
     CertificateRecord,
     CertificateRow,
     CRLRecord,
+    DashboardCounts,
+    DashboardSession,
     Lease,
     RevocationRecord,
     RevokedEntry,
@@ -130,6 +132,18 @@ class AsyncStore:
 
     async def purge_expiry_notices(self, before: int) -> int:
         return await self._write_now(expiry.purge, before)
+
+    async def dashboard_counts(self, now: int, hours: int = 24) -> DashboardCounts:
+        return await self._read(dashboard.counts, now, hours)
+
+    async def put_dashboard_session(self, session: DashboardSession) -> None:
+        await self._write_now(dashboard.put_session, session)
+
+    async def get_dashboard_session(self, id_hash: str, now: int) -> DashboardSession | None:
+        return await self._read(dashboard.get_session, id_hash, now)
+
+    async def delete_dashboard_session(self, id_hash: str) -> None:
+        await self._write_now(dashboard.delete_session, id_hash)
 
     async def count_expiring(self, kind: str, start: int, end: int) -> int:
         return await self._read(certificates.count_expiring, kind, start, end)

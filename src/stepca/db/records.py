@@ -186,3 +186,28 @@ class CertificateRow:
     #: 0 when not revoked
     revoked_at: int = 0
     reason_code: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardSession:
+    """A logged-in dashboard browser (stepca.web): ``id_hash`` is the SHA-256 (hex) of the id
+    its cookie carries."""
+
+    id_hash: str
+    subject: str
+    provisioner: str
+    method: str  # certificate | password
+    created_at: int
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardCounts:
+    """The dashboard overview's numbers."""
+
+    #: certificates issued in each of the last ``len(issued_per_hour)`` hours, oldest first
+    issued_per_hour: tuple[int, ...]
+    expiring_24h: int
+    revoked: int
+    #: certificates valid now (not expired), by provisioner
+    per_provisioner: tuple[tuple[str, int], ...]

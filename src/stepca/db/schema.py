@@ -172,5 +172,19 @@ expiry_notices = Table(
     **TABLE_OPTIONS,
 )
 
+# version 6: the web dashboard's sessions (stepca.web), issued per hour (the overview)
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("id_hash", Key(64), primary_key=True),
+    Column("subject", String(255), nullable=False),
+    Column("provisioner", String(255), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+    **TABLE_OPTIONS,
+)
+Index("ix_certificates_created_at", certificates.c.created_at)
+
 #: the version the migrations in ``stepca.db.migrate.MIGRATIONS`` lead to
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6

@@ -24,6 +24,8 @@ from stepca.db.records import (
     CertificateRecord,
     CertificateRow,
     CRLRecord,
+    DashboardCounts,
+    DashboardSession,
     Lease,
     RevocationRecord,
     RevokedEntry,
@@ -53,6 +55,20 @@ class Store(Protocol):
         ...
 
     async def purge_expiry_notices(self, before: int) -> int: ...
+
+    # ---------------------------------------------------------------- the web dashboard
+
+    async def dashboard_counts(self, now: int, hours: int = 24) -> DashboardCounts:
+        """The overview's numbers (``stepca.db.queries.dashboard.counts``)."""
+        ...
+
+    async def put_dashboard_session(self, session: DashboardSession) -> None:
+        """Store a new session (and drop the expired ones); commits."""
+        ...
+
+    async def get_dashboard_session(self, id_hash: str, now: int) -> DashboardSession | None: ...
+
+    async def delete_dashboard_session(self, id_hash: str) -> None: ...
 
     async def count_expiring(self, kind: str, start: int, end: int) -> int:
         """Certificates of ``kind`` not revoked whose validity ends in [start, end)."""

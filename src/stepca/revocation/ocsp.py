@@ -306,6 +306,11 @@ class OCSPResponder:
     def signer(self) -> Signer | None:
         return self._signer
 
+    @property
+    def cached(self) -> int:
+        """How many pre-signed answers this worker holds (the dashboard shows it)."""
+        return len(self._cache)
+
     # ------------------------------------------------------------------ answering
 
     async def respond(self, body: bytes) -> bytes:
