@@ -23,7 +23,9 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.x509 import ocsp
 
 from tests.admin.helpers import issue_cert
 from tests.helpers import PASSWORD, PKI, CAProcess, make_pki, start_ca
@@ -156,7 +158,8 @@ def test_login_search_detail_revoke(dash, browser) -> None:  # type: ignore[no-u
     with page.expect_download() as dl:
         page.click("#download")
     pem = Path(dl.value.path()).read_bytes()
-    assert x509.load_pem_x509_certificate(pem).serial_number == int(serial)
+    leaf = x509.load_pem_x509_certificate(pem)
+    assert leaf.serial_number == int(serial)
     page.screenshot(path=str(ARTIFACTS / "detail.png"), full_page=True)
 
     # the confirmation: a page, then a dialog; dismissing the dialog revokes nothing
@@ -185,6 +188,13 @@ def test_login_search_detail_revoke(dash, browser) -> None:  # type: ignore[no-u
     status_code, der = ca.request("GET", "/crl")
     assert status_code == 200
     assert x509.load_der_x509_crl(der).get_revoked_certificate_by_serial_number(int(serial)) is not None
+    issuer = x509.load_pem_x509_certificate(ca.pki.intermediate.read_bytes())
+    ocsp_req = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, hashes.SHA1()).build()
+    status_code, body = ca.request(
+        "POST", "/ocsp", ocsp_req.public_bytes(Encoding.DER), {"Content-Type": "application/ocsp-request"}
+    )
+    assert status_code == 200
+    assert ocsp.load_der_ocsp_response(body).certificate_status == ocsp.OCSPCertStatus.REVOKED
     page.goto(f"{ca.url}/dashboard/certificates?revoked=true")
     assert serial in page.text_content("#results")
 

@@ -311,6 +311,18 @@ class OCSPResponder:
         """How many pre-signed answers this worker holds (the dashboard shows it)."""
         return len(self._cache)
 
+    async def served_status(self, serial: int) -> ocsp.OCSPCertStatus | None:
+        """What a request for ``serial`` is answered now (a cached answer while fresh, else the
+        database), without signing or counting an answer: the dashboard shows it. None: off."""
+        if self.settings is None or self._signer is None:
+            return None
+        now = int(time.time())
+        for alg in self._hashes:
+            entry = self._cache.get((alg, serial))
+            if entry is not None and now < entry.stale_at:
+                return entry.status.state
+        return (await self._read_status(serial)).state
+
     # ------------------------------------------------------------------ answering
 
     async def respond(self, body: bytes) -> bytes:

@@ -331,7 +331,7 @@ async def certificate(request: web.Request, ca: Authority, ctx: Ctx, form: dict[
         text=inspect_text(cert),
         revocation=revocation,
         crl=await _in_crl(request, cert),
-        ocsp=await _ocsp_status(request, ca, cert),
+        ocsp=await _ocsp_status(request, cert),
         revoked_now=request.query.get("revoked") == "1",
     )
 
@@ -450,27 +450,15 @@ async def _in_crl(request: web.Request, cert: x509.Certificate) -> str:
     return f"revoked (CRL #{doc.record.number})" if listed else f"not listed (CRL #{doc.record.number})"
 
 
-async def _ocsp_status(request: web.Request, ca: Authority, cert: x509.Certificate) -> str:
-    """What this CA's OCSP responder answers for ``cert``: good | revoked | unknown | ''."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.x509 import ocsp
-
+async def _ocsp_status(request: web.Request, cert: x509.Certificate) -> str:
+    """What this CA's OCSP responder answers for ``cert``: good | revoked | unknown | '' (off)."""
     from stepca.api.revocation import RESPONDER
 
     responder = request.app.get(RESPONDER)
-    if responder is None or not responder.enabled:
+    if responder is None:
         return ""
-    req = ocsp.OCSPRequestBuilder().add_certificate(cert, ca.issuer.cert, hashes.SHA1()).build()  # noqa: S303
-    answer = ocsp.load_der_ocsp_response(await responder.respond(req.public_bytes(_der())))
-    if answer.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
-        return answer.response_status.name.lower()
-    return answer.certificate_status.name.lower()
-
-
-def _der() -> Any:
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    return Encoding.DER
+    state = await responder.served_status(cert.serial_number)
+    return "" if state is None else state.name.lower()
 
 
 @page
