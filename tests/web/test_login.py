@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import http.cookiejar
 import json
+import signal
 import sqlite3
 import time
 import urllib.error
@@ -135,3 +136,25 @@ def test_refusals_say_the_same(ca: CAProcess) -> None:
     )
     assert status == 403 and "expired" in html  # a login without the form's token
     assert not b.cookie("stepca_session")
+
+
+def test_a_session_ends_when_its_holder_is_no_longer_an_admin(ca: CAProcess) -> None:
+    b = Browser(ca)
+    assert b.login()[0] == 303
+    assert b.go("/dashboard")[0] == 200
+    ca.pki.edit_config(lambda cfg: cfg["authority"].__setitem__("adminProvisioners", ["someone-else"]))
+    try:
+        ca.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 15
+        while b.go("/dashboard")[0] == 200:
+            assert time.monotonic() < deadline, "the session outlived the reload"
+            time.sleep(0.3)
+        status, headers, _ = b.go("/dashboard")
+        assert status == 303 and headers["Location"] == "/dashboard/login"
+    finally:
+        ca.pki.edit_config(lambda cfg: cfg["authority"].__setitem__("adminProvisioners", [PROVISIONER]))
+        ca.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 15
+    while b.login()[0] != 303:
+        assert time.monotonic() < deadline
+        time.sleep(0.3)

@@ -298,6 +298,16 @@ class AdminCore:
             raise Unauthorized(f"{prefix}not an admin")
         return Caller(admin=found, remote=remote)
 
+    async def still_admin(self, provisioner: str, subject: str) -> bool:
+        """Whether a dashboard session's holder is still an admin: with remote administration,
+        an admin ``subject`` of the provisioner with id ``provisioner``; without it,
+        ``provisioner`` still one of ``authority.adminProvisioners``. Removing an admin (or
+        the provisioner from the list, then a reload) ends their sessions."""
+        if self.enabled:
+            state = await self.store.admin_state()
+            return any(a.provisioner_id == provisioner and a.subject == subject for a in state.admins)
+        return provisioner in self._loaded().config.authority.admin_provisioners
+
     async def authorize_password(self, provisioner: str, password: str, subject: str, remote: str) -> Caller:
         """An admin provisioner's name and password (it decrypts the JWK provisioner's
         ``encryptedKey``, which must be the private half of its ``key``). With remote

@@ -27,6 +27,7 @@ import jinja2
 from aiohttp import web
 
 from stepca.errors import BadRequest, Forbidden, NotFound, StepError, Unauthorized
+from stepca.redact import MESSAGE_LIMIT, clean
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -147,6 +148,11 @@ def page(fn: Page) -> Handler:
                     raise Unauthorized("log in first")
                 return redirect(f"{PREFIX}/login")
             session, sid = found
+            if not await _admin(request).still_admin(session.provisioner, session.subject):
+                await ca.store.delete_dashboard_session(session.id_hash)
+                if request.method != "GET":
+                    raise Unauthorized("no longer an admin: log in again")
+                return redirect(f"{PREFIX}/login")
             ctx = Ctx(session, _csrf(sid, "csrf"))
             fields["admin"] = session.subject
             form: dict[str, str] = {}
@@ -156,6 +162,7 @@ def page(fn: Page) -> Handler:
                     raise Forbidden("the form is missing its CSRF token or it does not match the session")
             return await fn(request, ca, ctx, form)
         except StepError as exc:
+            exc.detail = clean(exc.detail, MESSAGE_LIMIT)  # messages may quote input
             fields["error"] = exc.log_detail or exc.detail
             return render("error.html", status=exc.status, status_code=exc.status, message=exc.detail)
 
