@@ -10,6 +10,7 @@ without the CSRF token; no session goes to the login page. Screenshots: tests/we
 from __future__ import annotations
 
 import http.cookiejar
+import os
 import shutil
 import ssl
 import subprocess
@@ -78,6 +79,10 @@ def browser(
         check=True,
     )
     ARTIFACTS.mkdir(exist_ok=True)
+    # client certificates go through Playwright's own TLS proxy (Node): it verifies the CA
+    # against Node's store plus this root (without it, the pages do not load)
+    saved = os.environ.get("NODE_EXTRA_CA_CERTS")
+    os.environ["NODE_EXTRA_CA_CERTS"] = str(pki.root)
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=CHROMIUM,
@@ -87,10 +92,14 @@ def browser(
         )
         yield b
         b.close()
+    if saved is None:
+        os.environ.pop("NODE_EXTRA_CA_CERTS", None)
+    else:
+        os.environ["NODE_EXTRA_CA_CERTS"] = saved
 
 
-def _page(browser: Any) -> Any:
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
+def _page(browser: Any, **context_options: Any) -> Any:
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, **context_options)
     page = context.new_page()
     page.set_default_timeout(15_000)
     return page
@@ -228,13 +237,40 @@ def test_login_search_detail_revoke(dash, browser) -> None:  # type: ignore[no-u
 # ----------------------------------------------------------------------------------- client certificates
 
 
-def _cert_login(ca: CAProcess, pki: PKI, tmp_path: Path, subject: str) -> tuple[int, str, str]:
-    """Log in with a client certificate for ``subject`` (Python's TLS client; the browser's
-    certificate picker needs a managed policy): status, Location, Set-Cookie."""
+def _client_cert(ca: CAProcess, pki: PKI, tmp_path: Path, subject: str) -> tuple[Path, Path]:
     chain, key, _ = issue_cert(ca, pki, subject)
     crt, keyfile = tmp_path / f"{subject}.crt", tmp_path / f"{subject}.key"
     crt.write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in chain))
     keyfile.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))  # type: ignore[union-attr]
+    return crt, keyfile
+
+
+def test_client_certificate_login_in_the_browser(dash, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ca, pki, _ = dash
+    for subject, admitted in ((BOSS, True), ("intruder.example.com", False)):
+        crt, keyfile = _client_cert(ca, pki, tmp_path, subject)
+        page = _page(
+            browser, client_certificates=[{"origin": ca.url, "certPath": str(crt), "keyPath": str(keyfile)}]
+        )
+        page.goto(f"{ca.url}/dashboard/login")
+        assert f"CN={subject}" in page.text_content("main")
+        page.click("#login-cert")
+        page.wait_for_load_state()
+        if admitted:
+            assert page.url == f"{ca.url}/dashboard" and page.text_content("#who") == BOSS
+            page.screenshot(path=str(ARTIFACTS / "certificate-login.png"), full_page=True)
+        else:
+            assert page.url == f"{ca.url}/dashboard/login"
+            assert "not an admin" in page.text_content("#error")
+            page.screenshot(path=str(ARTIFACTS / "certificate-refused.png"), full_page=True)
+            assert page.goto(f"{ca.url}/dashboard").url == f"{ca.url}/dashboard/login"
+        page.context.close()
+
+
+def _cert_login(ca: CAProcess, pki: PKI, tmp_path: Path, subject: str) -> tuple[int, str, str]:
+    """Log in with a client certificate for ``subject`` on Python's TLS client, to read the
+    cookie's attributes: status, Location, Set-Cookie."""
+    crt, keyfile = _client_cert(ca, pki, tmp_path, subject)
     ctx = ssl.create_default_context(cafile=str(pki.root))
     ctx.load_cert_chain(str(crt), str(keyfile))
     jar = http.cookiejar.CookieJar()
