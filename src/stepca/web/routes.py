@@ -264,13 +264,13 @@ async def logout(request: web.Request, ca: Authority, ctx: Ctx, form: dict[str, 
 def _chart(per_hour: tuple[int, ...], now: int) -> dict[str, Any]:
     """An SVG bar chart's geometry: one bar per hour, the tallest 100 units high."""
     top = max(per_hour) or 1
-    width = 12
+    width = 40
     bars = []
     start = now - len(per_hour) * 3600
     for i, n in enumerate(per_hour):
         h = round(100 * n / top, 1)
-        hour = datetime.fromtimestamp(start + i * 3600, UTC).strftime("%H:00")
-        bars.append({"x": i * width + 1, "y": 110 - h, "h": h, "w": width - 2, "n": n, "hour": hour})
+        hour = datetime.fromtimestamp(start + i * 3600, UTC).strftime("%H:%M")
+        bars.append({"x": i * width + 2, "y": 110 - h, "h": h, "w": width - 4, "n": n, "hour": hour})
     return {"bars": bars, "top": top, "width": len(per_hour) * width, "total": sum(per_hour)}
 
 
@@ -395,7 +395,7 @@ async def provisioners(request: web.Request, ca: Authority, ctx: Ctx, form: dict
         items += chunk
         if not cursor:
             break
-    admin_provs = set(ca.config.authority.admin_provisioners) if hasattr(ca, "config") else set()
+    admin_provs = set(ca.config.authority.admin_provisioners)
     rows = [
         {
             "name": str(p.get("name", "")),
