@@ -267,10 +267,12 @@ def test_client_certificate_login_in_the_browser(dash, browser, tmp_path: Path) 
         page.context.close()
 
 
-def _cert_login(ca: CAProcess, pki: PKI, tmp_path: Path, subject: str) -> tuple[int, str, str]:
+def _cert_login(
+    ca: CAProcess, pki: PKI, tmp_path: Path, subject: str, files: tuple[Path, Path] | None = None
+) -> tuple[int, str, str]:
     """Log in with a client certificate for ``subject`` on Python's TLS client, to read the
     cookie's attributes: status, Location, Set-Cookie."""
-    crt, keyfile = _client_cert(ca, pki, tmp_path, subject)
+    crt, keyfile = files or _client_cert(ca, pki, tmp_path, subject)
     ctx = ssl.create_default_context(cafile=str(pki.root))
     ctx.load_cert_chain(str(crt), str(keyfile))
     jar = http.cookiejar.CookieJar()
@@ -306,3 +308,12 @@ def test_client_certificate_login(dash, tmp_path: Path) -> None:  # type: ignore
         assert attr in cookie
     status, _, body = _cert_login(ca, pki, tmp_path, "intruder.example.com")
     assert status == 401 and "not an admin" in body
+    # an admin's certificate, revoked: refused
+    (tmp_path / "revoked").mkdir()
+    files = _client_cert(ca, pki, tmp_path / "revoked", BOSS)
+    serial = x509.load_pem_x509_certificate(files[0].read_bytes()).serial_number
+    pki.step(
+        "ca", "revoke", str(serial), "--provisioner", PROVISIONER, "--password-file", str(pki.password_file)
+    )
+    status, _, body = _cert_login(ca, pki, tmp_path, BOSS, files)
+    assert status == 401 and "revoked" in body
