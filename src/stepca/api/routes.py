@@ -56,5 +56,7 @@ def build_app(ref: AuthorityRef, *, insecure: bool = False) -> web.Application:
         wrapped = h.endpoint(ref, fn)
         for prefix in ("/", "/1.0/"):
             app.router.add_route(method, prefix + path, wrapped)
-    app.router.add_route("*", "/{tail:.*}", h.endpoint(ref, _not_found))
+    # ``[\s\S]`` and not ``.``: a path with a newline (``%0A``) must reach the JSON 404 too, not
+    # aiohttp's text/plain one
+    app.router.add_route("*", r"/{tail:[\s\S]*}", h.endpoint(ref, _not_found))
     return app
