@@ -3,6 +3,8 @@ client certificate it issued (for mTLS)."""
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,15 @@ class LiveCA:
     insecure_url: str
     client_crt: Path
     client_key: Path
+
+
+def plain_get(url: str) -> tuple[int, bytes]:
+    """GET over plain HTTP (the insecureAddress): status and body, errors included."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
 
 
 @pytest.fixture(scope="package")

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import urllib.error
 import urllib.request
 
-from tests.api.conftest import LiveCA
-
-
-def plain_get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+from tests.api.conftest import LiveCA, plain_get
 
 
 def test_regression_a_newline_in_the_path_is_the_json_404(live: LiveCA) -> None:

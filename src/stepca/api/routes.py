@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from stepca.api import handlers as h
+from stepca.api.openapi import document, openapi_json
 from stepca.errors import NotFound
 
 if TYPE_CHECKING:
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "health", h.health),
     ("GET", "version", h.version),
+    ("GET", "openapi.json", openapi_json),
     ("GET", "root/{sha}", h.root),
     ("GET", "roots", h.roots),
     ("GET", "roots.pem", h.roots_pem),
@@ -48,6 +50,8 @@ def build_app(ref: AuthorityRef, *, insecure: bool = False) -> web.Application:
     """The HTTPS app (every route), or with ``insecure`` the plain-HTTP one (revocation only)."""
     app = web.Application(client_max_size=h.MAX_BODY)
     table = [] if insecure else list(ROUTES)
+    if not insecure:
+        document()  # built (and checked) once, now: a broken description fails the start, not a request
     import importlib
 
     for module_name, attr in INSECURE_ROUTE_TABLES if insecure else EXTRA_ROUTE_TABLES:

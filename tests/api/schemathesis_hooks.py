@@ -1,0 +1,9 @@
+"""Schemathesis hooks for stepca's API (``hooks`` in tests/api/schemathesis.toml, or
+``SCHEMATHESIS_HOOKS=tests.api.schemathesis_hooks``): ``POST /ocsp`` takes raw DER
+(``application/ocsp-request``), sent like ``application/octet-stream``."""
+
+from __future__ import annotations
+
+import schemathesis
+
+schemathesis.serializer.alias("application/ocsp-request", "application/octet-stream")
