@@ -22,8 +22,18 @@ from tests.helpers import BIN
 REPO = Path(__file__).resolve().parents[2]
 ST_CONFIG = Path(__file__).resolve().parent / "schemathesis.toml"
 #: what the run checks: no 5xx (but the documented 501), bodies, statuses, content types and
-#: headers as described
-CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,response_headers_conformance"
+#: headers as described, and 405 with a right ``Allow`` for a method a path does not serve
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "response_schema_conformance",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+        "unsupported_method",
+        "allow_header_conformance",
+    ]
+)
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 

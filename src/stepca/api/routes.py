@@ -8,7 +8,7 @@ from aiohttp import web
 
 from stepca.api import handlers as h
 from stepca.api.openapi import document, openapi_json
-from stepca.errors import NotFound
+from stepca.errors import MethodNotAllowed, NotFound
 
 if TYPE_CHECKING:
     from stepca.api.handlers import AuthorityRef, Handler
@@ -43,6 +43,15 @@ INSECURE_ROUTE_TABLES = [
 
 
 async def _not_found(request: web.Request, ca: object, fields: dict[str, object]) -> web.Response:
+    """No route: 405 with ``Allow`` when the path is served for other methods (as smallstep's
+    router answers), else 404."""
+    allowed: set[str] = set()
+    catch_all = request.match_info.route.resource
+    for resource in request.app.router.resources():
+        if resource is not catch_all:
+            allowed |= (await resource.resolve(request))[1]
+    if allowed:
+        raise MethodNotAllowed(f"{request.method} is not allowed here", allow=tuple(sorted(allowed)))
     raise NotFound()
 
 
