@@ -146,6 +146,8 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_descriptio
     operation, over real TLS (the root as ``--tls-verify``) and mTLS with a client certificate
     the CA issued (so /renew and /rekey reach the authority). A fixed seed: a failure replays."""
     ca, crt, key = live.ca, live.client_crt, live.client_key
+    st = BIN / "st"
+    assert st.exists(), "schemathesis is missing: pip install -e '.[test]'"
     seed = os.environ.get("STEPCA_SCHEMATHESIS_SEED", "20261203")
     # the repository's settings, and real values for the two lookups (else every case is a 404)
     root_sha = sha256_fingerprint(certificate_ders(ca.pki.root.read_bytes())[0])
@@ -155,7 +157,7 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_descriptio
         ST_CONFIG.read_text() + f'\n[parameters]\n"path.sha" = "{root_sha}"\n"path.kid" = "{kid}"\n'
     )
     cmd = [
-        str(BIN / "st"),
+        str(st),
         "--config-file", str(config),
         "run", f"{ca.url}/openapi.json",
         "--tls-verify", str(ca.pki.root),
