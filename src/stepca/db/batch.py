@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from stepca.db.operations import Operation, Outcome
-from stepca.db.queries import admin, certificates, crls, dashboard, expiry, leases, revocations, tokens
+from stepca.db.queries import admin, audit, certificates, crls, dashboard, expiry, leases, revocations, tokens
 from stepca.db.records import (
     AdminState,
     AuditRecord,
@@ -123,6 +123,9 @@ class AsyncStore:
 
     async def count_certificates(self, kind: str = "x509") -> int:
         return await self._read(certificates.count, kind)
+
+    async def audit_events(self, serial: str = "", limit: int = 100) -> list[dict[str, Any]]:
+        return await self._read(audit.events, serial, limit)
 
     async def list_certificates(self, query: CertificateQuery) -> list[CertificateRow]:
         return await self._read(certificates.list_page, query)

@@ -189,6 +189,23 @@ class CertificateRow:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One certificate event for the audit log, written in the transaction of the change:
+    what (``action``: sign, renew, rekey, acme, revoke, ssh-sign, ...), which certificate, who
+    (the provisioner and the credential: a token id, or ``cert:<serial>`` for mTLS), and from
+    where (the client's address)."""
+
+    action: str
+    kind: str
+    serial: str
+    subject: str
+    names: tuple[str, ...] = ()
+    provisioner: str = ""
+    credential: str = ""
+    remote: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class DashboardSession:
     """A logged-in dashboard browser (stepca.web): ``id_hash`` is the SHA-256 (hex) of the id
     its cookie carries."""

@@ -14,7 +14,7 @@ group-commit batch never fails the others. Unexpected database failures raise
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from stepca.db.operations import Operation, Outcome
 from stepca.db.records import (
@@ -45,6 +45,10 @@ class Store(Protocol):
     async def get_certificate(self, serial: str, kind: str = "x509") -> CertificateRecord | None: ...
 
     async def count_certificates(self, kind: str = "x509") -> int: ...
+
+    async def audit_events(self, serial: str = "", limit: int = 100) -> list[dict[str, Any]]:
+        """The audit log of certificate events, newest first (of one serial when given)."""
+        ...
 
     async def list_certificates(self, query: CertificateQuery) -> list[CertificateRow]:
         """A page of the certificate inventory (see ``CertificateQuery``)."""

@@ -8,6 +8,9 @@ a time with filters, on a database of millions.
 
 Listing without a filter walks the existing ``not_after`` index.
 
+- ``audit_events``: one row per issuance, renewal, rekey and revocation (X.509 and SSH), written
+  in the transaction of the change: when, what, which certificate, who (provisioner and
+  credential) and from where. Admin changes have their own ``admin_audit`` (version 4).
 - ``expiry_notices``: the certificates the expiry warnings already reported (one row each, so a
   warning goes out once, whichever instance runs the job).
 
@@ -16,11 +19,28 @@ MySQL commits each DDL statement on its own: every step checks whether it is alr
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Connection, MetaData, Table, inspect
+from sqlalchemy import BigInteger, Column, Connection, Index, Integer, MetaData, String, Table, inspect
 
-from stepca.db.types import TABLE_OPTIONS, Key
+from stepca.db.types import TABLE_OPTIONS, Blob, Key
 
 _md = MetaData()
+_audit = Table(
+    "audit_events",
+    _md,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("kind", Key(8), nullable=False),
+    Column("serial", Key(80), nullable=False),
+    Column("subject", String(1024), nullable=False),
+    Column("names", Blob, nullable=False),  # JSON list
+    Column("provisioner", String(255), nullable=False),
+    Column("credential", String(255), nullable=False),
+    Column("remote", String(255), nullable=False),
+    **TABLE_OPTIONS,
+)
+Index("ix_audit_events_at", _audit.c.at_ms)
+Index("ix_audit_events_serial", _audit.c.serial)
 Table(
     "expiry_notices",
     _md,
