@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from cryptography.x509 import ocsp
 
-from tests.admin.helpers import issue_cert
+from tests.admin.helpers import admin_credentials, call, issue_cert
 from tests.helpers import PASSWORD, PKI, CAProcess, make_pki, start_ca
 
 CHROMIUM = "/usr/bin/chromium"
@@ -204,6 +204,13 @@ def test_login_search_detail_revoke(dash, browser) -> None:  # type: ignore[no-u
     )
     assert status_code == 200
     assert ocsp.load_der_ocsp_response(body).certificate_status == ocsp.OCSPCertStatus.REVOKED
+    # the audit log has the revocation: by the admin, through the dashboard, from the browser
+    creds = admin_credentials(ca, ca.pki, BOSS)
+    status_code, audit = call(ca, creds, "GET", f"/admin/audit?serial={serial}")
+    assert status_code == 200, audit
+    (event,) = [e for e in audit["events"] if e["action"] == "revoke"]
+    assert event["provisioner"] == f"admin:{BOSS}" and event["credential"] == "dashboard"
+    assert event["remote"] == "127.0.0.1"
     page.goto(f"{ca.url}/dashboard/certificates?revoked=true")
     assert serial in page.text_content("#results")
 
