@@ -23,8 +23,15 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from stepca.db.acme_records import (
+    AccountRecord,
+    AuthzRecord,
+    ChallengeRecord,
+    EABKeyRecord,
+    OrderRecord,
+)
 from stepca.db.operations import Operation, Outcome
-from stepca.db.queries import certificates, crls, leases, revocations, tokens
+from stepca.db.queries import acme, certificates, crls, leases, revocations, tokens
 from stepca.db.records import (
     CertificateRecord,
     CRLRecord,
@@ -149,6 +156,48 @@ class AsyncStore:
 
     async def token_used(self, token_id: str) -> bool:
         return await self._read(tokens.used, token_id)
+
+    # ------------------------------------------------------------------ ACME (stepca.db.queries.acme)
+
+    async def acme_account(self, account_id: str) -> AccountRecord | None:
+        return await self._read(acme.account, account_id)
+
+    async def acme_account_by_key(self, provisioner: str, thumbprint: str) -> AccountRecord | None:
+        return await self._read(acme.account_by_key, provisioner, thumbprint)
+
+    async def acme_order(self, order_id: str) -> OrderRecord | None:
+        return await self._read(acme.order, order_id)
+
+    async def acme_order_by_certificate(self, serial: str) -> OrderRecord | None:
+        return await self._read(acme.order_by_certificate, serial)
+
+    async def acme_orders_of_account(self, account_id: str, limit: int = 1000) -> list[OrderRecord]:
+        return await self._read(acme.orders_of_account, account_id, limit)
+
+    async def acme_authz(self, authz_id: str) -> AuthzRecord | None:
+        return await self._read(acme.authz, authz_id)
+
+    async def acme_authzs_of_order(self, order_id: str) -> list[AuthzRecord]:
+        return await self._read(acme.authzs_of_order, order_id)
+
+    async def acme_challenge(self, challenge_id: str) -> ChallengeRecord | None:
+        return await self._read(acme.challenge, challenge_id)
+
+    async def acme_challenges_of_authz(self, authz_id: str) -> list[ChallengeRecord]:
+        return await self._read(acme.challenges_of_authz, authz_id)
+
+    async def acme_eab_key(self, key_id: str) -> EABKeyRecord | None:
+        return await self._read(acme.eab_key, key_id)
+
+    async def acme_eab_keys(self, provisioner: str, reference: str | None = None) -> list[EABKeyRecord]:
+        return await self._read(acme.eab_keys, provisioner, reference)
+
+    async def acme_secret(self, name: str) -> bytes:
+        d = self._sync.dialect
+        return await self._in_thread(self._sync.write_now, lambda conn: acme.secret(d, conn, name))
+
+    async def purge_acme(self, before: int) -> int:
+        return await self._write_now(acme.purge, before)
 
     # ------------------------------------------------------------------ writes beside the batches
 

@@ -16,6 +16,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from stepca.db.acme_records import (
+    AccountRecord,
+    AuthzRecord,
+    ChallengeRecord,
+    EABKeyRecord,
+    OrderRecord,
+)
 from stepca.db.operations import Operation, Outcome
 from stepca.db.records import (
     CertificateRecord,
@@ -91,6 +98,38 @@ class Store(Protocol):
 
     async def purge_used_tokens(self, before: int, limit: int = 2000) -> int:
         """Forget up to ``limit`` used token ids whose tokens expired before ``before``."""
+        ...
+
+    # ---------------------------------------------------------------- ACME (migration v4)
+
+    async def acme_account(self, account_id: str) -> AccountRecord | None: ...
+
+    async def acme_account_by_key(self, provisioner: str, thumbprint: str) -> AccountRecord | None: ...
+
+    async def acme_order(self, order_id: str) -> OrderRecord | None: ...
+
+    async def acme_order_by_certificate(self, serial: str) -> OrderRecord | None: ...
+
+    async def acme_orders_of_account(self, account_id: str, limit: int = 1000) -> list[OrderRecord]: ...
+
+    async def acme_authz(self, authz_id: str) -> AuthzRecord | None: ...
+
+    async def acme_authzs_of_order(self, order_id: str) -> list[AuthzRecord]: ...
+
+    async def acme_challenge(self, challenge_id: str) -> ChallengeRecord | None: ...
+
+    async def acme_challenges_of_authz(self, authz_id: str) -> list[ChallengeRecord]: ...
+
+    async def acme_eab_key(self, key_id: str) -> EABKeyRecord | None: ...
+
+    async def acme_eab_keys(self, provisioner: str, reference: str | None = None) -> list[EABKeyRecord]: ...
+
+    async def acme_secret(self, name: str) -> bytes:
+        """A random secret every instance shares, made once (committed)."""
+        ...
+
+    async def purge_acme(self, before: int) -> int:
+        """Forget used nonces, and orders and authorizations that expired before ``before``."""
         ...
 
     # ---------------------------------------------------------------- cluster leases
