@@ -56,5 +56,9 @@ def build_app(ref: AuthorityRef, *, insecure: bool = False) -> web.Application:
         wrapped = h.endpoint(ref, fn)
         for prefix in ("/", "/1.0/"):
             app.router.add_route(method, prefix + path, wrapped)
+    if not insecure:  # ACME (its own prefixes /acme/ and /2.0/acme/, and problem+json errors)
+        from stepca.api import acme
+
+        acme.add_routes(app, ref)
     app.router.add_route("*", "/{tail:.*}", h.endpoint(ref, _not_found))
     return app

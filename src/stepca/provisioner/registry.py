@@ -43,6 +43,12 @@ def _oidc() -> type[Provisioner]:
     return OIDCProvisioner
 
 
+def _acme() -> type[Provisioner]:
+    from stepca.provisioner.acme import ACMEProvisioner
+
+    return ACMEProvisioner
+
+
 def _sshpop() -> type[Provisioner]:
     from stepca.provisioner.sshpop import SSHPOPProvisioner
 
@@ -56,6 +62,7 @@ TYPES: dict[str, Callable[[], type[Provisioner]]] = {
     "JWK": _jwk,
     "OIDC": _oidc,
     "SSHPOP": _sshpop,
+    "ACME": _acme,
 }
 
 

@@ -22,6 +22,10 @@ from typing import Any
 
 from aiohttp import web
 
+from stepca.acme.dnsquery import Resolver
+from stepca.acme.service import AcmeService
+from stepca.acme.validation import Validator
+from stepca.api.acme import ACME
 from stepca.api.handlers import MAX_BODY
 from stepca.api.render import error_response
 from stepca.api.revocation import PUBLISHER
@@ -66,6 +70,10 @@ TOKEN_PURGE_INTERVAL = 600.0
 LOG_FLUSH_INTERVAL = 0.2
 #: how often each worker copies the SQLite WAL back into the database file (off the write path)
 CHECKPOINT_INTERVAL = 1.0
+#: how often one worker of the cluster purges expired ACME nonces, orders and authorizations
+ACME_PURGE_INTERVAL = 600.0
+#: ACME rows are kept this long after they expired (a client may still poll a finished order)
+ACME_PURGE_GRACE = 24 * 3600
 #: how often one worker of the cluster checks whether a revocation list is due (at most; a
 #: quarter of crl.renewPeriod when that is shorter)
 REVOCATION_CHECK_INTERVAL = 60.0
@@ -81,6 +89,9 @@ class ServerLimits:
     #: open connections per worker; past it the worker stops accepting (the kernel queues them,
     #: another worker may take them) until one closes
     max_connections: int = 1024
+    #: ``step-ca --resolver host:port``: the DNS server ACME validation and CAA checks ask
+    #: ("" = the system's resolvers)
+    acme_resolver: str = ""
 
 
 class BodyTimeout(StepError):
@@ -244,6 +255,10 @@ class Worker:
                 scope=Scope.CLUSTER,
             )
         )
+        # ACME: the nonce key and the running validations live across reloads
+        self.acme = AcmeService(self.store)
+        self.acme.validator = Validator(self.acme, Resolver.parse(opts.limits.acme_resolver))
+        self.jobs.add(Job("purge-acme", ACME_PURGE_INTERVAL, self._purge_acme, scope=Scope.CLUSTER))
         self._grace = SHUTDOWN_GRACE
         self._orphan = False
         self._handshaking = 0
@@ -266,6 +281,7 @@ class Worker:
         loop.set_exception_handler(self._loop_exception)
         app = build_app(self.runtime)
         app[PUBLISHER] = self.publisher
+        app[ACME] = self.acme
         app.middlewares.append(self._bounded_body)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
         await runner.setup()
@@ -313,6 +329,8 @@ class Worker:
         if insecure_runner is not None:
             await insecure_runner.cleanup()
         await self.publisher.close()
+        if self.acme.validator is not None:
+            await self.acme.validator.close()
         self.log.flush()
         await loop.run_in_executor(None, self.store.close)
 
@@ -465,6 +483,17 @@ class Worker:
             return
         if total:
             self.log.info("purged used tokens", count=total)
+
+    async def _purge_acme(self) -> None:
+        """Forget used ACME nonces, and orders and authorizations a day after they expired
+        (step-ca's ACME tables grow forever: smallstep/certificates#473)."""
+        try:
+            count = await self.store.purge_acme(int(time.time()) - ACME_PURGE_GRACE)
+        except Exception as exc:
+            self.log.warning("could not purge ACME records", error=str(exc))
+            return
+        if count:
+            self.log.info("purged ACME records", count=count)
 
     async def _renew_server_cert(self) -> None:
         if needs_renewal(*self.cert_window):
