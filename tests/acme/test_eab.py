@@ -1,0 +1,112 @@
+"""External Account Binding: ``requireEAB``, keys made by ``step ca acme eab add --ca-config``
+straight in the CA's database, bound once."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stepca.crypto.jose import b64url_encode
+from tests.acme.client import AcmeClient, jwk_of
+from tests.acme.conftest import PROVISIONER, add_acme_provisioner, directory_url
+from tests.helpers import PKI, CAProcess, assert_one_line_error, make_pki, start_ca
+
+NS = "urn:ietf:params:acme:error:"
+
+
+@pytest.fixture(scope="module")
+def eab_pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
+    pki = make_pki(tmp_path_factory.mktemp("eab"))
+    add_acme_provisioner(pki, requireEAB=True)
+    return pki
+
+
+@pytest.fixture(scope="module")
+def eab_ca(eab_pki: PKI) -> Iterator[CAProcess]:
+    ca = start_ca(eab_pki, workers=1)
+    yield ca
+    ca.stop()
+
+
+def add_key(pki: PKI, reference: str = "") -> tuple[str, bytes]:
+    out = pki.step(
+        "ca",
+        "acme",
+        "eab",
+        "add",
+        PROVISIONER,
+        *([reference] if reference else []),
+        "--ca-config",
+        str(pki.ca_json),
+    )
+    header, row = out.stdout.strip().splitlines()
+    assert header.split("   ")[0] == "Key ID" and "Key (base64, raw url encoded)" in header
+    fields = row.split()
+    key_id, key_b64 = fields[0], fields[2]
+    return key_id, base64.urlsafe_b64decode(key_b64 + "=" * (-len(key_b64) % 4))
+
+
+def binding(client: AcmeClient, key_id: str, hmac_key: bytes) -> dict[str, str]:
+    protected = b64url_encode(
+        json.dumps({"alg": "HS256", "kid": key_id, "url": client.directory["newAccount"]}).encode()
+    )
+    payload = b64url_encode(json.dumps(jwk_of(client.key)).encode())
+    sig = hmac.new(hmac_key, f"{protected}.{payload}".encode(), hashlib.sha256).digest()
+    return {"protected": protected, "payload": payload, "signature": b64url_encode(sig)}
+
+
+def new_client(ca: CAProcess) -> AcmeClient:
+    return AcmeClient(directory_url(ca), ssl.create_default_context(cafile=str(ca.pki.root)))
+
+
+def kind(resp: Any) -> str:
+    return str(resp.json()["type"]).removeprefix(NS)
+
+
+def test_eab_required_binds_once(eab_ca: CAProcess, eab_pki: PKI) -> None:
+    client = new_client(eab_ca)
+    assert client.directory["meta"]["externalAccountRequired"] is True
+    missing = client.new_account()
+    assert missing.status == 400 and kind(missing) == "externalAccountRequired"
+    key_id, hmac_key = add_key(eab_pki, "first")
+    wrong = client.new_account(externalAccountBinding=binding(client, key_id, b"x" * 32))
+    assert kind(wrong) == "unauthorized"
+    ok = client.new_account(externalAccountBinding=binding(client, key_id, hmac_key))
+    assert ok.status == 201, ok.body
+    assert ok.json()["externalAccountBinding"] == {"kid": key_id}
+    other = new_client(eab_ca)
+    reused = other.new_account(externalAccountBinding=binding(other, key_id, hmac_key))
+    assert reused.status == 403 and kind(reused) == "unauthorized"
+    listed = eab_pki.step(
+        "ca", "acme", "eab", "list", PROVISIONER, "--ca-config", str(eab_pki.ca_json)
+    ).stdout
+    line = next(ln for ln in listed.splitlines() if ln.startswith(key_id))
+    assert ok.location.rsplit("/", 1)[1] in line and "*****" in line and "first" in line
+
+
+def test_eab_cli_errors_and_remove(eab_pki: PKI, tmp_path: Path) -> None:
+    key_id, _ = add_key(eab_pki, "to-remove")
+    dup = eab_pki.step(
+        "ca", "acme", "eab", "add", PROVISIONER, "to-remove", "--ca-config", str(eab_pki.ca_json), check=False
+    )
+    assert "already exists" in assert_one_line_error(dup)
+    nope = eab_pki.step(
+        "ca", "acme", "eab", "add", "admin@example.com", "--ca-config", str(eab_pki.ca_json), check=False
+    )
+    assert "not an ACME provisioner" in assert_one_line_error(nope)
+    out = eab_pki.step(
+        "ca", "acme", "eab", "remove", PROVISIONER, key_id, "--ca-config", str(eab_pki.ca_json)
+    )
+    assert "deleted" in out.stdout
+    again = eab_pki.step(
+        "ca", "acme", "eab", "remove", PROVISIONER, key_id, "--ca-config", str(eab_pki.ca_json), check=False
+    )
+    assert "not found" in assert_one_line_error(again)
