@@ -234,10 +234,17 @@ class AcmeService:
         return Authenticated(req, account, None, account.thumbprint)
 
     async def _account_of_kid(self, kid: str, p: ACMEProvisioner, links: Links) -> AccountRecord:
-        prefix = links("account", "")
-        if not kid.startswith(prefix) or "/" in kid[len(prefix) :]:
+        # the path decides, not the host: behind a load balancer, or when a client moves between
+        # instances of one cluster, the account URL of another instance is the same account
+        prefix = _path(links("account", ""))
+        path = _path(kid)
+        if (
+            not kid.startswith(("https://", "http://"))
+            or not path.startswith(prefix)
+            or "/" in path[len(prefix) :]
+        ):
             raise AcmeProblem("accountDoesNotExist", "the kid is not an account URL of this provisioner")
-        account = await self.store.acme_account(kid[len(prefix) :])
+        account = await self.store.acme_account(path[len(prefix) :])
         if account is None or account.provisioner != p.name:
             raise AcmeProblem("accountDoesNotExist", "the account does not exist")
         return account
@@ -847,6 +854,12 @@ def _key_thumbprint(key: Any) -> str:
         return thumbprint(public_jwk(key))
     except Exception:
         return ""
+
+
+def _path(url: str) -> str:
+    rest = url.split("://", 1)[-1]
+    slash = rest.find("/")
+    return rest[slash:] if slash >= 0 else "/"
 
 
 def _authz_status(z: AuthzRecord, now: float) -> str:

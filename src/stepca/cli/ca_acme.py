@@ -49,7 +49,6 @@ def _open(ca_config: str | None, provisioner: str) -> SQLStore:
     from stepca.config import ACMEProvisionerConfig, load_ca_config, load_defaults
     from stepca.db.engine import ensure_database, make_engine, resolve_target
     from stepca.db.sql import SQLStore
-    from stepca.server.loader import step_path_for
 
     path = ca_config or load_defaults().ca_config
     if not path:
@@ -61,7 +60,7 @@ def _open(ca_config: str | None, provisioner: str) -> SQLStore:
         fail(f"provisioner '{provisioner}' not found in {config_path}")
     if not any(isinstance(p, ACMEProvisionerConfig) for p in found):
         fail(f"provisioner '{provisioner}' is not an ACME provisioner")
-    target = resolve_target(config.db, step_path_for(config_path) / "db" / "stepca.db")
+    target = resolve_target(config.db, _step_path_for(config_path) / "db" / "stepca.db")
     try:
         ensure_database(target)
         store = SQLStore(make_engine(target, pool_size=1))
@@ -69,6 +68,17 @@ def _open(ca_config: str | None, provisioner: str) -> SQLStore:
     except Exception as exc:
         fail(f"cannot open the CA's database: {exc}")
     return store
+
+
+def _step_path_for(config_path: Path) -> Path:
+    """As step-ca resolves it: $STEPPATH, else the parent of config/ca.json."""
+    import os
+
+    env = os.environ.get("STEPPATH")
+    if env:
+        return Path(env).expanduser()
+    parent = config_path.resolve().parent
+    return parent.parent if parent.name == "config" else parent
 
 
 def _when(ts: int) -> str:
