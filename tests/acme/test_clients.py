@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from stepca.crypto.x509ext import PROVISIONER_OID, ProvisionerExtension
 from tests.acme.client import AcmeClient
 from tests.acme.conftest import directory_url
 from tests.acme.dns_server import LoopbackDNS
-from tests.helpers import CAProcess
+from tests.helpers import CAProcess, assert_one_line_error
 
 pytestmark = [
     pytest.mark.usefixtures("ports"),
@@ -225,3 +226,47 @@ def test_http01_404_makes_authz_and_order_invalid_promptly(client: AcmeClient, p
     final = client.post(order_url, None).json()
     assert final["status"] == "invalid" and final["error"]["type"].startswith("urn:ietf:params:acme:error:")
     assert time.monotonic() - started < 30
+
+
+# ------------------------------------------------------------------------------------ our CLI
+
+
+def test_step_ca_certificate_acme_standalone_and_webroot(acme_ca: CAProcess, tmp_path: Path) -> None:
+    crt, key = tmp_path / "cli.crt", tmp_path / "cli.key"
+    out = acme_ca.pki.step(
+        "ca", "certificate", "cli.example.com", str(crt), str(key), "--acme", directory_url(acme_ca),
+        "--standalone", "--http-listen", "127.0.0.1:80", "--san", "www.cli.example.com", "--contact", "me@example.com",
+        "--root", str(acme_ca.pki.root),
+    )  # fmt: skip
+    assert "Certificate" in out.stderr + out.stdout
+    check_certificate(acme_ca, crt, ["cli.example.com", "www.cli.example.com"])
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    # --webroot: files for a web server already on port 80 (here: a static server on the dir)
+    root_dir = tmp_path / "www"
+    root_dir.mkdir()
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 80), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        acme_ca.pki.step(
+            "ca", "certificate", "web.example.com", str(tmp_path / "web.crt"), str(tmp_path / "web.key"),
+            "--acme", directory_url(acme_ca), "--webroot", str(root_dir), "--root", str(acme_ca.pki.root),
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    check_certificate(acme_ca, tmp_path / "web.crt", ["web.example.com"])
+    assert not any((root_dir / ".well-known" / "acme-challenge").iterdir())  # cleaned up
+
+
+def test_step_ca_certificate_acme_failure_is_one_line(
+    acme_ca: CAProcess, tmp_path: Path, port80_404: None
+) -> None:
+    result = acme_ca.pki.step(
+        "ca", "certificate", "fails.example.com", str(tmp_path / "f.crt"), str(tmp_path / "f.key"),
+        "--acme", directory_url(acme_ca), "--webroot", str(tmp_path), "--root", str(acme_ca.pki.root),
+        check=False,
+    )  # fmt: skip
+    line = assert_one_line_error(result)
+    assert "fails.example.com" in line and "invalid" in line
