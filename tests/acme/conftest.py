@@ -22,9 +22,9 @@ PROVISIONER = "acme"
 PORT_LOCK = Path("/tmp/stepca-acme-ports.lock")
 
 
-def add_acme_provisioner(pki: PKI, **fields: Any) -> None:
+def add_acme_provisioner(pki: PKI, name: str = PROVISIONER, **fields: Any) -> None:
     def edit(cfg: dict[str, Any]) -> None:
-        cfg["authority"]["provisioners"].append({"type": "ACME", "name": PROVISIONER, **fields})
+        cfg["authority"]["provisioners"].append({"type": "ACME", "name": name, **fields})
 
     pki.edit_config(edit)
 
@@ -49,6 +49,9 @@ def acme_pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
         termsOfService="https://example.com/tos",
         profiles=[{"name": "shortlived", "description": "6-day certificates", "validity": "144h"}],
         claims={"maxTLSCertDuration": "2160h", "defaultTLSCertDuration": "24h"},
+    )
+    add_acme_provisioner(
+        pki, "caa", caa={"enabled": True, "identities": ["ca.example.net"]}, challenges=["dns-01"]
     )
     return pki
 

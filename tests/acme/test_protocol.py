@@ -8,6 +8,7 @@ import json
 import ssl
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -348,3 +349,58 @@ def test_deactivate_account(client: AcmeClient) -> None:
     assert client.post(client.kid, {"status": "deactivated"}).json()["status"] == "deactivated"
     resp = client.new_order("after.example.com")
     assert resp.status == 403 and problem(resp) == "unauthorized"
+
+
+def test_caa_at_finalize(acme_ca: CAProcess, dns_server: LoopbackDNS) -> None:
+    c = AcmeClient(
+        directory_url(acme_ca, provisioner="caa"), ssl.create_default_context(cafile=str(acme_ca.pki.root))
+    )
+    assert c.directory["meta"]["caaIdentities"] == ["ca.example.net"]
+    c.new_account()
+    dns_server.caa["forbidden.example.org."] = [(0, "issue", "letsencrypt.org")]
+    dns_server.caa["allowed.example.org."] = [(0, "issue", "ca.example.net; validationmethods=dns-01")]
+    dns_server.caa["example.org."] = [(0, "issue", ";")]  # the parent forbids everyone
+    order = dns01_order(c, dns_server, "forbidden.example.org")
+    refused, _ = c.finalize(order, ["forbidden.example.org"])
+    assert refused.status == 403 and problem(refused) == "caa"
+    order = dns01_order(c, dns_server, "allowed.example.org")
+    accepted, _ = c.finalize(order, ["allowed.example.org"])
+    assert accepted.status == 200, accepted.body
+    order = dns01_order(c, dns_server, "child.example.org")  # nothing at the name: the parent's set
+    assert problem(c.finalize(order, ["child.example.org"])[0]) == "caa"
+    assert c.new_order("no-http.example.org").status == 201  # dns-01 only: http-01 is not offered
+    authz = c.post(c.new_order("only-dns.example.org").json()["authorizations"][0], None).json()
+    assert [ch["type"] for ch in authz["challenges"]] == ["dns-01"]
+
+
+def test_replaces_and_renewal_info(client: AcmeClient, dns_server: LoopbackDNS) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from stepca.acme.ari import cert_id
+
+    client.new_account()
+    order = dns01_order(client, dns_server, "ari.example.com")
+    final, _ = client.finalize(order, ["ari.example.com"])
+    leaf = x509.load_pem_x509_certificate(client.post(final.json()["certificate"], None).body)
+    aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    assert aki is not None
+    ident = cert_id(aki, leaf.serial_number)
+    info = client.http("GET", f"{client.directory['renewalInfo']}/{ident}")
+    window = info.json()["suggestedWindow"]
+    start = datetime.fromisoformat(window["start"].replace("Z", "+00:00"))
+    life = leaf.not_valid_after_utc - leaf.not_valid_before_utc
+    assert start >= leaf.not_valid_before_utc + life * 2 / 3 - timedelta(seconds=1)
+    assert info.headers["Retry-After"]
+    renewed = dns01_order(client, dns_server, "ari.example.com", replaces=ident)
+    assert renewed["replaces"] == ident
+    assert client.finalize(renewed, ["ari.example.com"])[0].status == 200
+    dup = client.new_order("ari.example.com", replaces=ident)
+    assert dup.status == 409 and problem(dup) == "alreadyReplaced"
+    stranger = AcmeClient(client.directory_url, client.context)
+    stranger.new_account()
+    assert problem(stranger.new_order("ari.example.com", replaces=ident)) == "malformed"
+    # revoked: the window is now
+    der = leaf.public_bytes(Encoding.DER)
+    assert client.post(client.directory["revokeCert"], {"certificate": b64url_encode(der)}).status == 200
+    window = client.http("GET", f"{client.directory['renewalInfo']}/{ident}").json()["suggestedWindow"]
+    assert datetime.fromisoformat(window["start"].replace("Z", "+00:00")) <= datetime.now(UTC)

@@ -150,7 +150,13 @@ def verify_eab(binding: object, *, url: str, account_jwk: dict[str, Any], hmac_k
     ``hmac_key`` is looked up by the caller from the key id, so this runs in two steps:
     :func:`eab_key_id` first, then this."""
     doc = _eab_doc(binding)
-    protected = orjson.loads(b64url_decode(doc["protected"]))
+    try:
+        protected = orjson.loads(b64url_decode(doc["protected"]))
+        signature = b64url_decode(doc["signature"])
+    except (JOSEError, orjson.JSONDecodeError):
+        raise malformed("the EAB JWS is not valid base64url JSON") from None
+    if not isinstance(protected, dict):
+        raise malformed("the EAB protected header must be a JSON object")
     alg = protected.get("alg")
     digests = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
     if alg not in digests:
@@ -167,7 +173,7 @@ def verify_eab(binding: object, *, url: str, account_jwk: dict[str, Any], hmac_k
         raise unauthorized("the EAB payload is not the account key")
     signing_input = (doc["protected"] + "." + doc["payload"]).encode()
     expected = hmac.new(hmac_key, signing_input, digests[alg]).digest()
-    if not hmac.compare_digest(expected, b64url_decode(doc["signature"])):
+    if not hmac.compare_digest(expected, signature):
         raise unauthorized("the EAB signature is not valid")
     return str(protected.get("kid"))
 
