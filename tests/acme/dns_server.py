@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dnslib import CAA, QTYPE, RR, TXT, A
-from dnslib.server import BaseResolver, DNSServer
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 
 def _free_udp_port() -> int:
@@ -45,7 +45,9 @@ class LoopbackDNS:
         self.txt: dict[str, list[str]] = {}
         self.caa: dict[str, list[tuple[int, str, str]]] = {}
         self.records_dir = Path(tempfile.mkdtemp(prefix="acme-dns-"))
-        self._server = DNSServer(_Resolver(self), port=self.port, address="127.0.0.1")
+        self._server = DNSServer(
+            _Resolver(self), port=self.port, address="127.0.0.1", logger=DNSLogger(logf=lambda _: None)
+        )
         self._lock = threading.Lock()
 
     @property
