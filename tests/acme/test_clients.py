@@ -270,3 +270,71 @@ def test_step_ca_certificate_acme_failure_is_one_line(
     )  # fmt: skip
     line = assert_one_line_error(result)
     assert "fails.example.com" in line and "invalid" in line
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+    """Hangs (never answers) until ``answer`` is set, then serves it."""
+
+    answer: str = ""
+
+    def do_GET(self) -> None:
+        while not type(self).answer:
+            time.sleep(0.1)
+        body = type(self).answer.encode()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass  # the killed worker's connection
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_validation_whose_worker_died_is_taken_over(tmp_path: Path, dns_server: LoopbackDNS) -> None:
+    import signal
+    import ssl
+
+    from tests.acme.conftest import add_acme_provisioner
+    from tests.helpers import make_pki, start_ca
+
+    pki = make_pki(tmp_path)
+    add_acme_provisioner(pki)
+    env = {
+        **pki.env,
+        "STEPCA_ACME_STALE_SECONDS": "1",
+        "STEPCA_ACME_RETAKE_SECONDS": "1",
+        "STEPCA_JOB_LEASE_SECONDS": "3",
+    }
+    ca = start_ca(pki, workers=1, env=env, extra_args=["--resolver", dns_server.address])
+    handler = type("Hang", (_Answer,), {"answer": ""})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 80), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        c = AcmeClient(directory_url(ca), ssl.create_default_context(cafile=str(pki.root)))
+        c.new_account()
+        resp = c.new_order("retake.example.com")
+        authz_url = resp.json()["authorizations"][0]
+        ch = next(x for x in c.post(authz_url, None).json()["challenges"] if x["type"] == "http-01")
+        assert c.post(ch["url"], {}).json()["status"] == "processing"
+        time.sleep(0.5)  # the worker's validation is now waiting on the hanging server
+        (worker,) = ca.pids()
+        os.kill(worker, signal.SIGKILL)
+        handler.answer = c.key_authorization(ch["token"])
+        deadline = time.monotonic() + 30
+        status = "processing"
+        while time.monotonic() < deadline and status == "processing":
+            time.sleep(0.5)
+            try:
+                status = c.post(ch["url"], None).json()["status"]
+            except OSError:
+                continue  # the supervisor is restarting the worker
+        assert status == "valid"
+        assert "validating ACME challenges again" in ca.log()
+    finally:
+        server.shutdown()
+        server.server_close()
+        ca.stop()

@@ -161,7 +161,7 @@ def order_body(o: OrderRecord, links: Links) -> dict[str, Any]:
 
 def challenge_body(c: ChallengeRecord, links: Links) -> dict[str, Any]:
     body: dict[str, Any] = {"type": c.type, "url": links.challenge(c), "status": c.status, "token": c.token}
-    if c.validated_at:
+    if c.validated_at and c.status == "valid":
         body["validated"] = rfc3339(c.validated_at)
     if c.error:
         body["error"] = json.loads(c.error)
@@ -594,13 +594,22 @@ class AcmeService:
         if ch.status == "pending":
             if _authz_status(authz, time.time()) != "pending":
                 raise AcmeProblem("malformed", f"the authorization is {_authz_status(authz, time.time())}")
+            # while processing, validated_at holds when the validation began (see retake_stale)
+            began = int(time.time())
             outcome = await self._apply(
                 TransitionOp(
-                    (RowUpdate("challenge", ch.id, (("status", "processing"),), when_status=("pending",)),)
+                    (
+                        RowUpdate(
+                            "challenge",
+                            ch.id,
+                            (("status", "processing"), ("validated_at", began)),
+                            when_status=("pending",),
+                        ),
+                    )
                 )
             )
             if outcome is None:
-                ch = ChallengeRecord(ch.id, ch.authz_id, ch.type, ch.token, "processing", 0, "")
+                ch = ChallengeRecord(ch.id, ch.authz_id, ch.type, ch.token, "processing", began, "")
                 if self.validator is not None:
                     self.validator.start(ch, authz, key_authorization(ch.token, auth.thumbprint))
             else:
@@ -648,6 +657,28 @@ class AcmeService:
         order = await self.store.acme_order(authz.order_id)
         if order is not None:
             await self.refresh_order(order)
+
+    async def retake_stale(self, older_than: float) -> int:
+        """Validate again the challenges left ``processing`` by a worker that died (a cluster job):
+        clients never poll a challenge that nobody validates."""
+        if self.validator is None:
+            return 0
+        now = int(time.time())
+        count = 0
+        for ch in await self.store.acme_stale_challenges(now - int(older_than)):
+            authz = await self.store.acme_authz(ch.authz_id)
+            account = await self.store.acme_account(authz.account_id) if authz else None
+            if authz is None or account is None:
+                continue
+            taken = await self._apply(
+                TransitionOp(
+                    (RowUpdate("challenge", ch.id, (("validated_at", now),), when_status=("processing",)),)
+                )
+            )
+            if taken is None:
+                self.validator.start(ch, authz, key_authorization(ch.token, account.thumbprint))
+                count += 1
+        return count
 
     # ------------------------------------------------------------------ finalize, certificates
 

@@ -186,6 +186,9 @@ class AsyncStore:
     async def acme_challenges_of_authz(self, authz_id: str) -> list[ChallengeRecord]:
         return await self._read(acme.challenges_of_authz, authz_id)
 
+    async def acme_stale_challenges(self, before: int, limit: int = 100) -> list[ChallengeRecord]:
+        return await self._read(acme.stale_challenges, before, limit)
+
     async def acme_eab_key(self, key_id: str) -> EABKeyRecord | None:
         return await self._read(acme.eab_key, key_id)
 

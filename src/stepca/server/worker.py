@@ -72,6 +72,9 @@ LOG_FLUSH_INTERVAL = 0.2
 CHECKPOINT_INTERVAL = 1.0
 #: how often one worker of the cluster purges expired ACME nonces, orders and authorizations
 ACME_PURGE_INTERVAL = 600.0
+#: a challenge still processing after this long lost its worker: one worker of the cluster
+#: validates it again (checked every ACME_RETAKE_INTERVAL seconds; $STEPCA_ACME_STALE_SECONDS)
+ACME_RETAKE_INTERVAL = 30.0
 #: ACME rows are kept this long after they expired (a client may still poll a finished order)
 ACME_PURGE_GRACE = 24 * 3600
 #: how often one worker of the cluster checks whether a revocation list is due (at most; a
@@ -259,6 +262,14 @@ class Worker:
         self.acme = AcmeService(self.store)
         self.acme.validator = Validator(self.acme, Resolver.parse(opts.limits.acme_resolver))
         self.jobs.add(Job("purge-acme", ACME_PURGE_INTERVAL, self._purge_acme, scope=Scope.CLUSTER))
+        self.jobs.add(
+            Job(
+                "retake-acme-validations",
+                float(os.environ.get("STEPCA_ACME_RETAKE_SECONDS") or ACME_RETAKE_INTERVAL),
+                self._retake_acme_validations,
+                scope=Scope.CLUSTER,
+            )
+        )
         self._grace = SHUTDOWN_GRACE
         self._orphan = False
         self._handshaking = 0
@@ -494,6 +505,16 @@ class Worker:
             return
         if count:
             self.log.info("purged ACME records", count=count)
+
+    async def _retake_acme_validations(self) -> None:
+        stale = float(os.environ.get("STEPCA_ACME_STALE_SECONDS") or 120)
+        try:
+            count = await self.acme.retake_stale(stale)
+        except Exception as exc:
+            self.log.warning("could not retake ACME validations", error=str(exc))
+            return
+        if count:
+            self.log.info("validating ACME challenges again (their worker stopped)", count=count)
 
     async def _renew_server_cert(self) -> None:
         if needs_renewal(*self.cert_window):

@@ -225,6 +225,18 @@ def challenges_of_authz(conn: Connection, authz_id: str) -> list[ChallengeRecord
     return [_challenge(r) for r in rows]
 
 
+def stale_challenges(conn: Connection, before: int, limit: int) -> list[ChallengeRecord]:
+    """Challenges still ``processing`` since before ``before`` (their worker died mid-validation)."""
+    t = schema.acme_challenges
+    rows = conn.execute(
+        select(t)
+        .where(t.c.status == "processing", t.c.validated_at < before)
+        .order_by(t.c.validated_at)
+        .limit(limit)
+    )
+    return [_challenge(r) for r in rows]
+
+
 def eab_key(conn: Connection, key_id: str) -> EABKeyRecord | None:
     t = schema.acme_eab_keys
     row = conn.execute(select(t).where(t.c.id == key_id)).first()
