@@ -338,3 +338,18 @@ def test_a_validation_whose_worker_died_is_taken_over(tmp_path: Path, dns_server
         server.shutdown()
         server.server_close()
         ca.stop()
+
+
+@skip_no_lego
+def test_lego_ip_identifier_http01(acme_ca: CAProcess, tmp_path: Path) -> None:
+    lego(acme_ca, tmp_path, "--http", "--http.port", "127.0.0.1:80", "--domains", "127.0.0.1", "run")
+    crt = tmp_path / "certificates" / "127.0.0.1.crt"
+    leaf = x509.load_pem_x509_certificate(crt.read_bytes())
+    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    out = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(acme_ca.pki.root), "-untrusted", str(crt), str(crt)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr

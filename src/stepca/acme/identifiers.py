@@ -63,6 +63,10 @@ def parse_identifier(raw: object) -> Identifier:
         raise malformed("an identifier must be an object with string type and value")
     kind, value = raw["type"], raw["value"]
     if kind == "dns":
+        try:  # some clients (lego before RFC 8738 support) send IP addresses as dns identifiers
+            return Identifier("ip", str(ipaddress.ip_address(value)))
+        except ValueError:
+            pass
         return Identifier("dns", check_dns_name(value))
     if kind == "ip":
         try:
@@ -102,7 +106,10 @@ def csr_identifiers(csr: object) -> set[Identifier]:
         return found
     for name in san:
         if isinstance(name, x509.DNSName):
-            found.add(Identifier("dns", name.value.lower()))
+            try:  # an IP written as a DNS name (as the order's identifier, see parse_identifier)
+                found.add(Identifier("ip", str(ipaddress.ip_address(name.value))))
+            except ValueError:
+                found.add(Identifier("dns", name.value.lower()))
         elif isinstance(name, x509.IPAddress):
             found.add(Identifier("ip", str(name.value)))
         else:
