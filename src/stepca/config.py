@@ -124,6 +124,11 @@ class ACMEProfileConfig(_Model):
     name: str = Field(min_length=1, max_length=64)
     description: str = ""
     validity: Duration | None = None
+    key_usage: list[str] | None = Field(None, alias="keyUsage")
+    ext_key_usage: list[str] | None = Field(None, alias="extKeyUsage")
+    #: a certificate template for this profile, as a provisioner's ``options.x509``
+    #: (``template``, ``templateFile``, ``templateData``)
+    template: dict[str, Any] | None = None
 
 
 class ACMECAAConfig(_Model):

@@ -47,7 +47,17 @@ def acme_pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
     add_acme_provisioner(
         pki,
         termsOfService="https://example.com/tos",
-        profiles=[{"name": "shortlived", "description": "6-day certificates", "validity": "144h"}],
+        profiles=[
+            {"name": "shortlived", "description": "6-day certificates", "validity": "144h"},
+            {"name": "serveronly", "keyUsage": ["digitalSignature"], "extKeyUsage": ["serverAuth"]},
+            {
+                "name": "org",
+                "template": {
+                    "template": '{"subject": {"commonName": {{ toJson .Subject.commonName }}, "organization": "ACME Org"},'
+                    ' "sans": {{ toJson .SANs }}}'
+                },
+            },
+        ],
         claims={"maxTLSCertDuration": "2160h", "defaultTLSCertDuration": "24h"},
     )
     add_acme_provisioner(

@@ -70,6 +70,8 @@ def test_directory_on_both_prefixes(acme_ca: CAProcess, client: AcmeClient) -> N
     assert d["meta"]["profiles"] == {
         "default": "the provisioner's own claims",
         "shortlived": "6-day certificates",
+        "serveronly": "serveronly",
+        "org": "org",
     }
     other = AcmeClient(directory_url(acme_ca, prefix="/2.0/acme/"), client.context).directory
     assert other["newOrder"] == f"{acme_ca.url}/2.0/acme/acme/new-order"
@@ -313,6 +315,28 @@ def test_profile_validity(client: AcmeClient, dns_server: LoopbackDNS) -> None:
     life = leaf.not_valid_after_utc - leaf.not_valid_before_utc
     assert 144 * 3600 <= life.total_seconds() <= 144 * 3600 + 120
     assert final.json()["profile"] == "shortlived"
+
+
+def test_profile_usages_and_template(client: AcmeClient, dns_server: LoopbackDNS) -> None:
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    client.new_account()
+    order = dns01_order(client, dns_server, "usage.example.com", profile="serveronly")
+    leaf = x509.load_pem_x509_certificate(
+        client.post(client.finalize(order, ["usage.example.com"])[0].json()["certificate"], None).body
+    )
+    assert list(leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.SERVER_AUTH
+    ]
+    assert leaf.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature
+    order = dns01_order(client, dns_server, "org.example.com", profile="org")
+    leaf = x509.load_pem_x509_certificate(
+        client.post(client.finalize(order, ["org.example.com"])[0].json()["certificate"], None).body
+    )
+    assert leaf.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "ACME Org"
+    assert leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName
+    ) == ["org.example.com"]
 
 
 def test_key_change(client: AcmeClient, acme_ca: CAProcess) -> None:

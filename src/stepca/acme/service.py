@@ -14,7 +14,7 @@ import json
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -796,6 +796,37 @@ class AcmeService:
             not_after=na,
             provisioner_extension=p.extension_der(),
         )
+        template = profile.template or p.x509_template
+        if template is not None:
+            made = template.render(
+                subject=common_name,
+                sans=tuple(v for _, v in order.identifiers),
+                token={},
+                csr=csr,
+                csr_key=public_key,
+            )
+            allowed = {_general_name_value(n) for n in names}
+            extra = [
+                str(_general_name_value(n)) for n in made.sans or () if _general_name_value(n) not in allowed
+            ]
+            if extra:  # a template may only drop names, never add ones no challenge proved
+                raise AcmeProblem("rejectedIdentifier", f"the certificate template adds {', '.join(extra)}")
+            leaf = replace(
+                leaf,
+                common_name="",
+                subject=made.subject,
+                sans=made.sans,
+                templated=True,
+                key_usage=made.key_usage,
+                ext_key_usage=made.ext_key_usage,
+            )
+        if profile.key_usage is not None or profile.ext_key_usage is not None:
+            leaf = replace(
+                leaf,
+                templated=True,
+                key_usage=profile.key_usage or leaf.key_usage or _default_key_usage(public_key),
+                ext_key_usage=profile.ext_key_usage or leaf.ext_key_usage or _default_eku(),
+            )
         return await ca.issuance.issue(
             leaf, provisioner=p, subject=common_name or order.identifiers[0][1], origin="acme"
         )
@@ -885,6 +916,26 @@ def _key_thumbprint(key: Any) -> str:
         return thumbprint(public_jwk(key))
     except Exception:
         return ""
+
+
+def _general_name_value(name: Any) -> str:
+    return str(name.value).lower()
+
+
+def _default_key_usage(key: Any) -> Any:
+    """digitalSignature (and keyEncipherment for RSA), as the issuer's default."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    rsa_key = isinstance(key, rsa.RSAPublicKey)
+    return x509.KeyUsage(True, False, rsa_key, False, False, False, False, False, False)
+
+
+def _default_eku() -> Any:
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    return x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
 
 
 def _path(url: str) -> str:

@@ -10,12 +10,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stepca.config import ACME_CHALLENGE_TYPES, ACMEProvisionerConfig
 from stepca.provisioner.base import Provisioner
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from cryptography import x509
+
+    from stepca.authority.cert_templates import X509Template
     from stepca.authority.claims import EffectiveClaims
     from stepca.config import ProvisionerBase
 
@@ -29,6 +34,12 @@ class Profile:
     name: str
     description: str
     claims: EffectiveClaims
+    #: the certificate's usages (None: the default ones)
+    key_usage: x509.KeyUsage | None = None
+    ext_key_usage: x509.ExtendedKeyUsage | None = None
+    #: ``template`` as a provisioner's options.x509 (loaded by ``load_profile_templates``)
+    template_options: dict[str, Any] | None = None
+    template: X509Template | None = None
 
 
 class ACMEProvisioner(Provisioner):
@@ -67,7 +78,26 @@ class ACMEProvisioner(Provisioner):
                     max_tls_dur=max(claims.max_tls_dur, p.validity),
                     min_tls_dur=min(claims.min_tls_dur, p.validity),
                 )
-            self.profiles[p.name] = Profile(p.name, p.description or p.name, profile_claims)
+            from stepca.authority.cert_templates import _ext_key_usage, _key_usage
+
+            try:
+                ku, eku = _key_usage(p.key_usage), _ext_key_usage(p.ext_key_usage)
+            except ValueError as exc:
+                raise ValueError(f"provisioner {self.name!r}: profile {p.name!r}: {exc}") from None
+            self.profiles[p.name] = Profile(
+                p.name, p.description or p.name, profile_claims, ku, eku, template_options=p.template
+            )
+
+    def load_profile_templates(self, base: Path | None) -> None:
+        """Load the profiles' certificate templates (relative files are under ``base``)."""
+        from stepca.authority.cert_templates import load_templates
+
+        for name, prof in list(self.profiles.items()):
+            if prof.template_options:
+                template, _ = load_templates(
+                    f"{self.name} profile {name}", {"x509": prof.template_options}, base
+                )
+                self.profiles[name] = replace(prof, template=template)
 
     @property
     def id(self) -> str:

@@ -101,6 +101,9 @@ def build_provisioner(
         )
         return UnsupportedProvisioner(config, claims)
     provisioner = factory()(config, claims)
+    load_profiles = getattr(provisioner, "load_profile_templates", None)
+    if load_profiles is not None:  # ACME profiles with their own certificate templates
+        load_profiles(base)
     if config.options:
         from stepca.authority.cert_templates import load_templates
 
