@@ -392,6 +392,13 @@ def test_caa_at_finalize(acme_ca: CAProcess, dns_server: LoopbackDNS) -> None:
     assert accepted.status == 200, accepted.body
     order = dns01_order(c, dns_server, "child.example.org")  # nothing at the name: the parent's set
     assert problem(c.finalize(order, ["child.example.org"])[0]) == "caa"
+    # RFC 8657: accounturi and validationmethods
+    dns_server.caa["mine.example.org."] = [(0, "issue", f"ca.example.net; accounturi={c.kid}")]
+    dns_server.caa["theirs.example.org."] = [(0, "issue", "ca.example.net; accounturi=https://x/acct/1")]
+    dns_server.caa["http-only.example.org."] = [(0, "issue", "ca.example.net; validationmethods=http-01")]
+    for name, want in (("mine", 200), ("theirs", 403), ("http-only", 403)):
+        order = dns01_order(c, dns_server, f"{name}.example.org")
+        assert c.finalize(order, [f"{name}.example.org"])[0].status == want, name
     assert c.new_order("no-http.example.org").status == 201  # dns-01 only: http-01 is not offered
     authz = c.post(c.new_order("only-dns.example.org").json()["authorizations"][0], None).json()
     assert [ch["type"] for ch in authz["challenges"]] == ["dns-01"]

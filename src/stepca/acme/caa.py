@@ -19,7 +19,27 @@ async def relevant_set(resolver: Resolver, name: str) -> list[tuple[int, str, st
     return []
 
 
-def allows(records: list[tuple[int, str, str]], identities: Iterable[str], *, wildcard: bool) -> bool:
+def _parameters(value: str) -> tuple[str, dict[str, str]]:
+    """``issuer-domain; key=value; ...`` (RFC 8659 §4.2) → (issuer domain, parameters)."""
+    domain, *params = value.split(";")
+    found: dict[str, str] = {}
+    for p in params:
+        key, sep, val = p.strip().partition("=")
+        if sep:
+            found[key.strip().lower()] = val.strip()
+    return domain.strip().lower().rstrip("."), found
+
+
+def allows(
+    records: list[tuple[int, str, str]],
+    identities: Iterable[str],
+    *,
+    wildcard: bool,
+    account_uri: str = "",
+    method: str = "",
+) -> bool:
+    """Whether the record set lets us issue; ``accounturi`` and ``validationmethods`` (RFC 8657)
+    are honoured when the caller says which account and challenge type it is about."""
     ours = {i.lower().rstrip(".") for i in identities}
     if any(flags & 128 and tag not in ("issue", "issuewild", "iodef") for flags, tag, _ in records):
         return False  # an unknown critical property: refuse (§4)
@@ -27,12 +47,28 @@ def allows(records: list[tuple[int, str, str]], identities: Iterable[str], *, wi
     relevant = [value for _, t, value in records if t == tag]
     if not relevant:
         return True
-    return any(value.split(";")[0].strip().lower().rstrip(".") in ours for value in relevant)
+    for value in relevant:
+        domain, params = _parameters(value)
+        if domain not in ours:
+            continue
+        if "accounturi" in params and account_uri and params["accounturi"] != account_uri:
+            continue
+        methods = {m.strip() for m in params.get("validationmethods", "").split(",") if m.strip()}
+        if methods and method and method not in methods:
+            continue
+        return True
+    return False
 
 
 async def check_caa(
-    identifiers: Iterable[Identifier], identities: Iterable[str], resolver: Resolver | None
+    identifiers: Iterable[Identifier],
+    identities: Iterable[str],
+    resolver: Resolver | None,
+    *,
+    account_uri: str = "",
+    methods: dict[str, str] | None = None,
 ) -> None:
+    """``methods``: identifier value → the challenge type that validated it."""
     resolver = resolver or Resolver()
     identities = list(identities)
     for ident in identifiers:
@@ -44,5 +80,6 @@ async def check_caa(
             raise AcmeProblem(
                 "caa", f"the CAA records of {ident.value} could not be checked: {exc}", 403
             ) from None
-        if not allows(records, identities, wildcard=ident.wildcard):
+        method = (methods or {}).get(ident.value, "")
+        if not allows(records, identities, wildcard=ident.wildcard, account_uri=account_uri, method=method):
             raise AcmeProblem("caa", f"CAA records forbid this CA to issue for {ident.value}", 403)

@@ -721,7 +721,18 @@ class AcmeService:
         if p.caa_identities:
             from stepca.acme.caa import check_caa
 
-            await check_caa(wanted, p.caa_identities, self.validator.resolver if self.validator else None)
+            methods: dict[str, str] = {}
+            for z in await self.store.acme_authzs_of_order(order.id):
+                for c in await self.store.acme_challenges_of_authz(z.id):
+                    if c.status == "valid":
+                        methods[("*." if z.wildcard else "") + z.identifier_value] = c.type
+            await check_caa(
+                wanted,
+                p.caa_identities,
+                self.validator.resolver if self.validator else None,
+                account_uri=links.account(auth.account.id),
+                methods=methods,
+            )
         moved = await self._apply(
             TransitionOp((RowUpdate("order", order.id, (("status", "processing"),), when_status=("ready",)),))
         )
