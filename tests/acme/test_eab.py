@@ -110,3 +110,25 @@ def test_eab_cli_errors_and_remove(eab_pki: PKI, tmp_path: Path) -> None:
         "ca", "acme", "eab", "remove", PROVISIONER, key_id, "--ca-config", str(eab_pki.ca_json), check=False
     )
     assert "not found" in assert_one_line_error(again)
+
+
+def test_reload_adds_an_acme_provisioner(pki: PKI) -> None:
+    import os
+    import signal
+    import time
+
+    ca = start_ca(pki, workers=2)
+    try:
+        c = new_client(ca)
+        assert c.http("GET", c.directory_url).status == 404
+        add_acme_provisioner(pki, "later")
+        os.kill(ca.proc.pid, signal.SIGHUP)
+        later = AcmeClient(directory_url(ca, provisioner="later"), c.context)
+        deadline = time.monotonic() + 20
+        ok = 0
+        while time.monotonic() < deadline and ok < 6:  # both workers swapped their configuration
+            ok = ok + 1 if later.http("GET", later.directory_url).status == 200 else 0
+            time.sleep(0.1)
+        assert later.new_account().status == 201
+    finally:
+        ca.stop()

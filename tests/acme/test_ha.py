@@ -1,5 +1,5 @@
 """No same-account limitation: many concurrent orders of one account, spread over two
-instances on one PostgreSQL database, all complete (smallstep serializes them per account)."""
+instances on one PostgreSQL (or MariaDB) database, all complete (smallstep serializes them per account)."""
 
 from __future__ import annotations
 
@@ -19,13 +19,19 @@ from tests.db.backends import Backend, open_backend
 from tests.ha.cluster import instance_tree
 from tests.helpers import CAProcess, make_pki, start_ca, wait_ready
 
-pytestmark = pytest.mark.postgres
 ORDERS = 12
 
 
-@pytest.fixture
-def two_instances(tmp_path: Path, dns_server: LoopbackDNS) -> Iterator[list[CAProcess]]:
-    backend: Backend = open_backend("postgresql", tmp_path)
+@pytest.fixture(
+    params=[
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ]
+)
+def two_instances(
+    request: pytest.FixtureRequest, tmp_path: Path, dns_server: LoopbackDNS
+) -> Iterator[list[CAProcess]]:
+    backend: Backend = open_backend(request.param, tmp_path)
     (tmp_path / "pki").mkdir()
     base = make_pki(tmp_path / "pki")
     backend.apply(base)
