@@ -307,6 +307,21 @@ def test_revoke_by_account_and_by_a_stranger(
     assert client.post(url, {"certificate": b64url_encode(der), "reason": 1}).status == 200
 
 
+def test_valid_authorizations_are_reused(client: AcmeClient, dns_server: LoopbackDNS) -> None:
+    client.new_account()
+    first = dns01_order(client, dns_server, "reuse.example.com")
+    authz = client.post(first["authorizations"][0], None).json()
+    assert authz["status"] == "valid"
+    again = client.new_order("reuse.example.com", "other.example.com")
+    body = again.json()
+    assert body["authorizations"][0] == first["authorizations"][0] and body["status"] == "pending"
+    only = client.new_order("reuse.example.com").json()
+    assert only["status"] == "ready" and only["authorizations"] == first["authorizations"]
+    stranger = AcmeClient(client.directory_url, client.context)
+    stranger.new_account()
+    assert stranger.new_order("reuse.example.com").json()["authorizations"] != first["authorizations"]
+
+
 def test_profile_validity(client: AcmeClient, dns_server: LoopbackDNS) -> None:
     client.new_account()
     order = dns01_order(client, dns_server, "short.example.com", profile="shortlived")

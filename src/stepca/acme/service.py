@@ -55,6 +55,8 @@ log = logging.getLogger("stepca.acme")
 
 ORDER_LIFETIME = 24 * 3600
 AUTHZ_LIFETIME = 24 * 3600
+#: a valid authorization is kept (and reused by the account's next orders) this long
+VALID_AUTHZ_LIFETIME = 7 * 24 * 3600
 #: RFC 5280 reason codes ACME accepts (7 is unused)
 REVOCATION_REASONS = frozenset({0, 1, 2, 3, 4, 5, 6, 8, 9, 10})
 
@@ -439,9 +441,18 @@ class AcmeService:
         now = int(time.time())
         order_id = new_id()
         authzs: list[AuthzRecord] = []
+        authz_ids: list[str] = []
         challenges: list[ChallengeRecord] = []
         for ident in identifiers:
+            # a valid authorization of this account that outlives the new order is reused
+            reused = await self.store.acme_reusable_authz(
+                account.id, ident.type, ident.base, ident.wildcard, now + ORDER_LIFETIME
+            )
+            if reused is not None:
+                authz_ids.append(reused.id)
+                continue
             authz_id = new_id()
+            authz_ids.append(authz_id)
             authzs.append(
                 AuthzRecord(
                     id=authz_id,
@@ -474,7 +485,7 @@ class AcmeService:
             status="pending",
             expires_at=now + ORDER_LIFETIME,
             identifiers=tuple((i.type, i.value) for i in identifiers),
-            authz_ids=tuple(z.id for z in authzs),
+            authz_ids=tuple(authz_ids),
             not_before=not_before,
             not_after=not_after,
             profile=profile,
@@ -484,6 +495,8 @@ class AcmeService:
             created_at=now,
         )
         await self._apply(NewOrderOp(order, tuple(authzs), tuple(challenges)))
+        if not authzs:  # every authorization reused: the order is ready now
+            order = await self.refresh_order(order)
         return Reply(201, order_body(order, links), location=links.order(order.id))
 
     async def _check_replaces(self, replaces: str, account: AccountRecord) -> None:
@@ -514,7 +527,7 @@ class AcmeService:
             new_status = "invalid"
             error = AcmeProblem("malformed", "the order expired").stored()
         elif order.status == "pending":
-            statuses = [_authz_status(z, now) for z in await self.store.acme_authzs_of_order(order.id)]
+            statuses = [_authz_status(z, now) for z in await self.store.acme_authzs(list(order.authz_ids))]
             if any(s not in {"pending", "valid"} for s in statuses):
                 new_status = "invalid"
                 error = AcmeProblem("unauthorized", "an authorization of the order failed").stored()
@@ -636,7 +649,12 @@ class AcmeService:
                             (("status", "valid"), ("validated_at", now)),
                             when_status=("processing",),
                         ),
-                        RowUpdate("authz", authz.id, (("status", "valid"),), when_status=("pending",)),
+                        RowUpdate(
+                            "authz",
+                            authz.id,
+                            (("status", "valid"), ("expires_at", now + VALID_AUTHZ_LIFETIME)),
+                            when_status=("pending",),
+                        ),
                     )
                 )
             )
@@ -722,7 +740,7 @@ class AcmeService:
             from stepca.acme.caa import check_caa
 
             methods: dict[str, str] = {}
-            for z in await self.store.acme_authzs_of_order(order.id):
+            for z in await self.store.acme_authzs(list(order.authz_ids)):
                 for c in await self.store.acme_challenges_of_authz(z.id):
                     if c.status == "valid":
                         methods[("*." if z.wildcard else "") + z.identifier_value] = c.type

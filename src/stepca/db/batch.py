@@ -180,6 +180,14 @@ class AsyncStore:
     async def acme_authzs_of_order(self, order_id: str) -> list[AuthzRecord]:
         return await self._read(acme.authzs_of_order, order_id)
 
+    async def acme_authzs(self, ids: list[str]) -> list[AuthzRecord]:
+        return await self._read(acme.authzs, list(ids))
+
+    async def acme_reusable_authz(
+        self, account_id: str, kind: str, value: str, wildcard: bool, valid_until: int
+    ) -> AuthzRecord | None:
+        return await self._read(acme.reusable_authz, account_id, kind, value, wildcard, valid_until)
+
     async def acme_challenge(self, challenge_id: str) -> ChallengeRecord | None:
         return await self._read(acme.challenge, challenge_id)
 

@@ -48,7 +48,7 @@ _TABLES: dict[str, Table] = {
 _UPDATABLE = {
     "account": frozenset({"status", "contact"}),
     "order": frozenset({"status", "error", "cert_serial"}),
-    "authz": frozenset({"status"}),
+    "authz": frozenset({"status", "expires_at"}),
     "challenge": frozenset({"status", "validated_at", "error"}),
 }
 
@@ -211,6 +211,35 @@ def authz(conn: Connection, authz_id: str) -> AuthzRecord | None:
 def authzs_of_order(conn: Connection, order_id: str) -> list[AuthzRecord]:
     t = schema.acme_authzs
     return [_authz(r) for r in conn.execute(select(t).where(t.c.order_id == order_id).order_by(t.c.id))]
+
+
+def authzs(conn: Connection, ids: list[str]) -> list[AuthzRecord]:
+    """The authorizations ``ids``, in that order (missing ones left out)."""
+    t = schema.acme_authzs
+    found = {r.id: _authz(r) for r in conn.execute(select(t).where(t.c.id.in_(ids)))} if ids else {}
+    return [found[i] for i in ids if i in found]
+
+
+def reusable_authz(
+    conn: Connection, account_id: str, kind: str, value: str, wildcard: bool, valid_until: int
+) -> AuthzRecord | None:
+    """The account's newest valid authorization for the identifier that is still valid at
+    ``valid_until`` (RFC 8555 §7.4: a server may reuse one for a new order)."""
+    t = schema.acme_authzs
+    row = conn.execute(
+        select(t)
+        .where(
+            t.c.account_id == account_id,
+            t.c.identifier_type == kind,
+            t.c.identifier_value == value,
+            t.c.wildcard == wildcard,
+            t.c.status == "valid",
+            t.c.expires_at > valid_until,
+        )
+        .order_by(t.c.expires_at.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else _authz(row)
 
 
 def challenge(conn: Connection, challenge_id: str) -> ChallengeRecord | None:
