@@ -450,3 +450,22 @@ def test_replaces_and_renewal_info(client: AcmeClient, dns_server: LoopbackDNS) 
     assert client.post(client.directory["revokeCert"], {"certificate": b64url_encode(der)}).status == 200
     window = client.http("GET", f"{client.directory['renewalInfo']}/{ident}").json()["suggestedWindow"]
     assert datetime.fromisoformat(window["start"].replace("Z", "+00:00")) <= datetime.now(UTC)
+
+
+def test_renewal_info_for_any_certificate_of_the_ca(
+    acme_ca: CAProcess, client: AcmeClient, tmp_path: Any
+) -> None:
+    from stepca.acme.ari import cert_id
+
+    crt, key = tmp_path / "jwk.crt", tmp_path / "jwk.key"
+    acme_ca.pki.step(
+        "ca", "certificate", "jwk.example.com", str(crt), str(key),
+        "--provisioner-password-file", str(acme_ca.pki.password_file),
+    )  # fmt: skip
+    leaf = x509.load_pem_x509_certificate(crt.read_bytes())
+    aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    assert aki is not None
+    url = f"{client.directory['renewalInfo']}/{cert_id(aki, leaf.serial_number)}"
+    assert "suggestedWindow" in client.http("GET", url).json()
+    other_issuer = f"{client.directory['renewalInfo']}/{cert_id(b'x' * 20, leaf.serial_number)}"
+    assert client.http("GET", other_issuer).status == 404

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from cryptography import x509
 
 from stepca.acme.problems import malformed
 from stepca.crypto.jose import JOSEError, b64url_decode, b64url_encode
@@ -13,6 +16,16 @@ def cert_id(aki: bytes, serial: int) -> str:
     """base64url(AKI keyIdentifier) "." base64url(serial DER INTEGER contents)."""
     length = (serial.bit_length() + 8) // 8  # DER: a leading 0 byte when the high bit is set
     return b64url_encode(aki) + "." + b64url_encode(serial.to_bytes(length, "big"))
+
+
+@functools.lru_cache(maxsize=8)
+def issuer_key_id(issuer: x509.Certificate) -> str:
+    """base64url of the issuer's key identifier: the AKI of every certificate it issued."""
+    try:
+        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        ski = x509.SubjectKeyIdentifier.from_public_key(issuer.public_key()).digest
+    return b64url_encode(ski)
 
 
 def parse_cert_id(value: str) -> str:

@@ -303,12 +303,15 @@ async def renewal_info(
     body: bytes,
     url: str,
 ) -> Reply:
-    from stepca.acme.ari import parse_cert_id, window
+    from stepca.acme.ari import issuer_key_id, parse_cert_id, window
 
-    serial = parse_cert_id(request.match_info["id"])
+    cert_id = request.match_info["id"]
+    serial = parse_cert_id(cert_id)
+    if not cert_id.startswith(issuer_key_id(ca.issuer.cert) + "."):
+        raise not_found("the certificate identifier names another issuer")
     record = await s.store.get_certificate(serial)
-    if record is None or record.provisioner != p.name:
-        raise not_found("no certificate of this provisioner has this identifier")
+    if record is None:  # every certificate this CA issued has renewal information, ACME or not
+        raise not_found("this CA issued no certificate with this identifier")
     revoked = await s.store.get_revocation(serial) is not None
     reply = window(record.not_before, record.not_after, revoked=revoked, now=time.time())
     return Reply(200, reply, retry_after=21600)
