@@ -14,7 +14,7 @@ from cryptography import x509
 from tests.acme.client import AcmeClient
 from tests.acme.conftest import add_acme_provisioner, directory_url
 from tests.acme.dns_server import LoopbackDNS
-from tests.acme.test_protocol import dns01_order
+from tests.acme.flows import dns01_order
 from tests.db.backends import Backend, open_backend
 from tests.ha.cluster import instance_tree
 from tests.helpers import CAProcess, make_pki, start_ca, wait_ready
