@@ -333,6 +333,9 @@ def test_a_validation_whose_worker_died_is_taken_over(tmp_path: Path, dns_server
             except OSError:
                 continue  # the supervisor is restarting the worker
         assert status == "valid"
+        deadline = time.monotonic() + 10  # the worker's log is flushed every 0.2 s
+        while "validating ACME challenges again" not in ca.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert "validating ACME challenges again" in ca.log()
     finally:
         server.shutdown()
