@@ -139,3 +139,21 @@ def test_purge_forgets_what_expired(store: StoreUnderTest) -> None:
     (fresh,) = store.apply([UseNonceOp("new", later)])
     assert isinstance(fresh, NonceReusedError)  # the unexpired nonce is still remembered
     assert store.acme_secret("nonce") == store.acme_secret("nonce")
+
+
+def test_optional_updates_leave_a_row_that_moved_on(store: StoreUnderTest) -> None:
+    later = int(time.time()) + 3600
+    z = AuthzRecord("z2", "acc1", "o2", "dns", "b.example.com", False, "valid", later, 1)
+    ch = ChallengeRecord("c2", "z2", "http-01", "tok", "processing", 1, "")
+    store.apply([NewOrderOp(order("o2", later, ("z2",)), (z,), (ch,))])
+    # a second challenge fails after the first made the authorization valid: the challenge
+    # records its failure, the authorization stays valid
+    failed = TransitionOp(
+        (
+            RowUpdate("challenge", "c2", (("status", "invalid"),), when_status=("processing",)),
+            RowUpdate("authz", "z2", (("status", "invalid"),), when_status=("pending",), optional=True),
+        )
+    )
+    assert store.apply([failed]) == [None]
+    assert store.acme_challenge("c2").status == "invalid"
+    assert store.acme_authz("z2").status == "valid"

@@ -649,11 +649,12 @@ class AcmeService:
                             (("status", "valid"), ("validated_at", now)),
                             when_status=("processing",),
                         ),
-                        RowUpdate(
+                        RowUpdate(  # optional: another challenge of the authorization may have won
                             "authz",
                             authz.id,
                             (("status", "valid"), ("expires_at", now + VALID_AUTHZ_LIFETIME)),
                             when_status=("pending",),
+                            optional=True,
                         ),
                     )
                 )
@@ -668,7 +669,13 @@ class AcmeService:
                             (("status", "invalid"), ("error", problem.stored())),
                             when_status=("processing",),
                         ),
-                        RowUpdate("authz", authz.id, (("status", "invalid"),), when_status=("pending",)),
+                        RowUpdate(  # a failed challenge never undoes an authorization another one proved
+                            "authz",
+                            authz.id,
+                            (("status", "invalid"),),
+                            when_status=("pending",),
+                            optional=True,
+                        ),
                     )
                 )
             )

@@ -125,12 +125,15 @@ class NewOrderOp(Operation):
 @dataclass(frozen=True, slots=True)
 class RowUpdate:
     """Set ``values`` on one row of ``family``; with ``when_status``, only if the row's status
-    is one of them (else the whole operation is refused with ``StaleStateError``)."""
+    is one of them (else the whole operation is refused with ``StaleStateError``, unless
+    ``optional``)."""
 
     family: Family
     id: str
     values: tuple[tuple[str, object], ...]
     when_status: tuple[str, ...] = ()
+    #: a row not in ``when_status`` is left as it is, and the operation goes on
+    optional: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -389,7 +389,7 @@ def _transition_stored(conn: Connection, op: TransitionOp) -> object:
 
 @executor(TransitionOp, stored=_transition_stored)
 def transition(d: Dialect, conn: Connection, op: TransitionOp) -> Outcome:
-    ordered = sorted(op.updates, key=lambda u: not u.when_status)  # conditional ones first
+    ordered = sorted(op.updates, key=lambda u: not u.when_status or u.optional)  # conditional ones first
     wrote = False
     for u in ordered:
         t = _TABLES[u.family]
@@ -400,6 +400,8 @@ def transition(d: Dialect, conn: Connection, op: TransitionOp) -> Outcome:
         if u.when_status:
             stmt = stmt.where(t.c.status.in_(u.when_status))
         if conn.execute(stmt.values(**values)).rowcount != 1:
+            if u.optional:
+                continue
             if not wrote:
                 return StaleStateError(u.id)
             raise StaleStateError(u.id)  # after a write: the whole transaction rolls back
