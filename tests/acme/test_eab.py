@@ -7,7 +7,10 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import shutil
 import ssl
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import pytest
 from stepca.crypto.jose import b64url_encode
 from tests.acme.client import AcmeClient, jwk_of
 from tests.acme.conftest import PROVISIONER, add_acme_provisioner, directory_url
+from tests.acme.dns_server import LoopbackDNS
 from tests.helpers import PKI, CAProcess, assert_one_line_error, make_pki, start_ca
 
 NS = "urn:ietf:params:acme:error:"
@@ -30,8 +34,8 @@ def eab_pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
 
 
 @pytest.fixture(scope="module")
-def eab_ca(eab_pki: PKI) -> Iterator[CAProcess]:
-    ca = start_ca(eab_pki, workers=1)
+def eab_ca(eab_pki: PKI, dns_server: LoopbackDNS) -> Iterator[CAProcess]:
+    ca = start_ca(eab_pki, workers=1, extra_args=["--resolver", dns_server.address])
     yield ca
     ca.stop()
 
@@ -132,3 +136,28 @@ def test_reload_adds_an_acme_provisioner(pki: PKI) -> None:
         assert later.new_account().status == 201
     finally:
         ca.stop()
+
+
+@pytest.mark.skipif(shutil.which("lego") is None, reason="lego is not installed (apt-get install lego)")
+def test_lego_with_eab(eab_ca: CAProcess, eab_pki: PKI, dns_server: LoopbackDNS, tmp_path: Path) -> None:
+    key_id, hmac_key = add_key(eab_pki, "lego")
+    env = {
+        **os.environ,
+        "LEGO_CA_CERTIFICATES": str(eab_pki.root),
+        "EXEC_PATH": str(Path(__file__).resolve().parent / "lego_exec.py"),
+        "ACME_DNS_RECORDS": str(dns_server.records_dir),
+        "EXEC_PROPAGATION_TIMEOUT": "20",
+        "EXEC_POLLING_INTERVAL": "1",
+    }
+    base = ["lego", "--server", directory_url(eab_ca), "--email", "eab@example.com", "--accept-tos",
+            "--path", str(tmp_path), "--dns", "exec", "--dns.resolvers", dns_server.address, "--dns.disable-cp",
+            "--domains", "eab.example.com"]  # fmt: skip
+    without = subprocess.run([*base, "run"], env=env, capture_output=True, text=True, timeout=120)
+    # lego reads meta.externalAccountRequired from the directory and stops before asking
+    assert without.returncode != 0 and "External Account Binding" in without.stdout + without.stderr
+    shutil.rmtree(tmp_path / "accounts", ignore_errors=True)
+    hmac_b64 = base64.urlsafe_b64encode(hmac_key).rstrip(b"=").decode()
+    ok = subprocess.run([*base, "--eab", "--kid", key_id, "--hmac", hmac_b64, "run"], env=env,
+                        capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert (tmp_path / "certificates" / "eab.example.com.crt").exists()
