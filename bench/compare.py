@@ -134,6 +134,11 @@ def main() -> None:
         "--cache", type=Path, default=CACHE, help="where the base venvs live (default bench/.cache)"
     )
     ap.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    ap.add_argument(
+        "--candidate-metrics",
+        action="store_true",
+        help="B serves Prometheus metrics (metricsAddress on a free port): the cost of metrics on the hot path",
+    )
     args = ap.parse_args()
     endpoints = [e.strip() for e in args.endpoint.split(",") if e.strip()]
     unknown = [e for e in endpoints if e not in ENDPOINTS]
@@ -166,6 +171,10 @@ def main() -> None:
             ca_json = pki.config_copy(
                 tmp / f"ca-{label}.json", port=_free_port(), db=sqlite_db(tmp / f"db-{label}" / "stepca.db")
             )
+            if label == "B" and args.candidate_metrics:
+                cfg = json.loads(ca_json.read_text())
+                cfg["metricsAddress"] = f"127.0.0.1:{_free_port()}"
+                ca_json.write_text(json.dumps(cfg, indent=2))
             cas.append(start_ca(label, pki, ca_json, bin_dir=bin_dir, workers=args.workers, log_dir=tmp))
         with running(cas):
             print(f"start-up: A {cas[0].startup_s:.2f}s, B {cas[1].startup_s:.2f}s")

@@ -18,6 +18,7 @@ FORBIDDEN = {
     "stepca.cli": ("stepca.server",),
     "stepca.acme": ("stepca.server", "stepca.api", "stepca.cli"),
     "stepca.revocation": ("stepca.server", "stepca.api", "stepca.cli", "stepca.authority"),
+    "stepca.metrics": ("stepca.server", "stepca.api", "stepca.cli", "stepca.authority"),
 }
 
 

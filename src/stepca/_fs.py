@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # not typing's: importing typing costs `step path` milliseconds (mypy knows the name)
 if TYPE_CHECKING:  # pathlib is imported where it is used: `step certificate fingerprint` starts faster
     from pathlib import Path
 
@@ -23,6 +22,25 @@ def step_path() -> Path:
     if env:
         return Path(env).expanduser()
     return Path.home() / ".step"
+
+
+def step_path_text() -> str:
+    """``str(step_path())`` without importing pathlib (for `step path`, which scripts call in
+    loops): the same expansion and the same normalization as ``PurePosixPath``'s."""
+    env = os.environ.get("STEPPATH")
+    if env:
+        return _posix_normal(os.path.expanduser(env))
+    return _posix_normal(os.path.join(os.path.expanduser("~"), ".step"))
+
+
+def _posix_normal(text: str) -> str:
+    """What ``str(PurePosixPath(text))`` gives: empty and ``.`` parts dropped, ``..`` kept,
+    one leading slash (two when exactly two lead, as POSIX allows)."""
+    lead = (
+        "//" if text.startswith("//") and not text.startswith("///") else "/" if text.startswith("/") else ""
+    )
+    parts = [p for p in text.split("/") if p and p != "."]
+    return lead + "/".join(parts) or "."
 
 
 def ensure_dir(path: Path, mode: int = PUBLIC_DIR_MODE) -> Path:
@@ -56,15 +74,21 @@ def atomic_write(path: Path | str, data: bytes | str, mode: int = PUBLIC_FILE_MO
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        try:  # noqa: SIM105 - contextlib costs start-up time
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
-    with contextlib.suppress(OSError):
+    try:
         dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
 
 
 def read_password_file(path: str | Path) -> bytes:

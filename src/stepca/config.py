@@ -217,6 +217,13 @@ class AuthorityConfig(_Model):
     template: ASN1DN | None = None
     backdate: Duration = timedelta(minutes=1)
     disable_issued_at_check: bool = Field(False, alias="disableIssuedAtCheck")
+    #: remote administration (docs/admin.md): provisioners and admins live in the database
+    enable_admin: bool = Field(False, alias="enableAdmin")
+    #: the first super-admin's subject (``step ca init --admin-subject``; smallstep: ``step``)
+    admin_subject: str = Field("step", alias="adminSubject", min_length=1)
+    #: with remote administration off: certificates issued by these provisioners may read the
+    #: certificate inventory (stepca's own field; docs/inventory.md)
+    admin_provisioners: list[str] = Field(default_factory=list, alias="adminProvisioners")
 
     @field_validator("provisioners", mode="before")
     @classmethod
@@ -287,6 +294,54 @@ class CRLConfig(_Model):
         return self.renew_period if self.renew_period is not None else self.cache_duration * 2 / 3
 
 
+class OCSPConfig(_Model):
+    """ca.json ``ocsp``: the OCSP responder (RFC 6960; docs/revocation.md). smallstep has no
+    such block; the names follow ``crl``'s.
+
+    ``signer`` is ``delegated`` (default: a short-lived responder certificate the intermediate
+    issues, with id-kp-OCSPSigning and id-pkix-ocsp-nocheck, rotated before it expires) or
+    ``intermediate`` (responses signed by the intermediate's own key). ``responseValidity`` is
+    each response's nextUpdate - thisUpdate (default 1h; responses are re-signed at half of it);
+    ``responderCertDuration`` the delegated certificate's life (default 24h, replaced at 2/3);
+    ``url`` the URL issued certificates carry in their Authority Information Access (default:
+    ``http://<first dnsName>:<port>/ocsp`` on ``insecureAddress`` when set, else the HTTPS
+    address).
+    """
+
+    enabled: bool = False
+    signer: Literal["delegated", "intermediate"] = "delegated"
+    response_validity: Duration = Field(timedelta(hours=1), alias="responseValidity")
+    responder_cert_duration: Duration = Field(timedelta(hours=24), alias="responderCertDuration")
+    url: str = ""
+
+    @field_validator("response_validity")
+    @classmethod
+    def _validity(cls, value: timedelta) -> timedelta:
+        if not timedelta(minutes=1) <= value <= timedelta(days=7):
+            raise ValueError("must be between 1m and 168h")
+        return value
+
+    @field_validator("responder_cert_duration")
+    @classmethod
+    def _cert_duration(cls, value: timedelta) -> timedelta:
+        if not timedelta(minutes=5) <= value <= timedelta(days=30):
+            raise ValueError("must be between 5m and 720h")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _responses_fit_the_certificate(self) -> OCSPConfig:
+        if self.signer == "delegated" and self.response_validity * 3 > self.responder_cert_duration:
+            raise ValueError("responderCertDuration must be at least 3 times responseValidity")
+        return self
+
+
 class CAConfig(_Model):
     root: str | list[str]
     federated_roots: list[str] | None = Field(None, alias="federatedRoots")
@@ -295,6 +350,8 @@ class CAConfig(_Model):
     password: str | None = None
     address: str
     insecure_address: str = Field("", alias="insecureAddress")
+    #: Prometheus /metrics on its own plain-HTTP listener (docs/metrics.md); "" = off
+    metrics_address: str = Field("", alias="metricsAddress")
     dns_names: list[str] = Field(alias="dnsNames", min_length=1)
     ssh: SSHConfig | None = None
     logger: LoggerConfig = Field(default_factory=LoggerConfig)
@@ -304,6 +361,7 @@ class CAConfig(_Model):
     templates: dict[str, Any] | None = None
     common_name: str = Field("Step Online CA", alias="commonName")
     crl: CRLConfig | None = None
+    ocsp: OCSPConfig | None = None
 
     @field_validator("logger", mode="before")
     @classmethod

@@ -62,3 +62,26 @@ def test_fingerprint_from_stdin(tmp_path: Path) -> None:
 def test_other_forms_go_to_click(args: list[str], tmp_path: Path) -> None:
     fast, full = _both(args, tmp_path)
     assert (fast.returncode, fast.stdout) == (full.returncode, full.stdout)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["/a/b", "/a//b/", "a/./b", "./a", ".", "", "/", "//", "///x", "//x/y", "a/../b", "/a/b/.", "~x", "a//"],
+)
+def test_step_path_text_normalizes_like_pathlib(text: str) -> None:
+    from pathlib import PurePosixPath
+
+    from stepca._fs import _posix_normal
+
+    assert _posix_normal(text) == str(PurePosixPath(text))
+
+
+def test_step_path_text_equals_step_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stepca._fs import step_path, step_path_text
+
+    for value in ("~/x//y/", "/tmp/./s", None):
+        if value is None:
+            monkeypatch.delenv("STEPPATH", raising=False)
+        else:
+            monkeypatch.setenv("STEPPATH", value)
+        assert step_path_text() == str(step_path())

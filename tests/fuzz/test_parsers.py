@@ -128,3 +128,72 @@ def test_sign_body_against_a_real_ca(session_ca: Any, body: Any) -> None:
     status, answer = session_ca.request("POST", "/1.0/sign", json.dumps(body).encode())
     assert 400 <= status < 500, (status, answer)
     assert answer["status"] == status and answer["message"], answer
+
+
+def _ocsp_responder() -> tuple[Any, Any, bytes]:
+    """A responder (intermediate signer) on a real SQLite store in a temp dir, its event loop,
+    and a valid request for a serial it knows."""
+    import asyncio
+    import tempfile
+    import time
+    from datetime import timedelta
+    from pathlib import Path
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509 import ocsp
+
+    from stepca.crypto.keys import generate_private_key
+    from stepca.crypto.x509build import build_ca_certificate, ca_name
+    from stepca.db.batch import AsyncStore
+    from stepca.db.engine import make_engine, resolve_target
+    from stepca.db.operations import IssueOp
+    from stepca.db.records import CertificateRecord
+    from stepca.db.sql import SQLStore
+    from stepca.revocation.ocsp import OCSPResponder, OCSPSettings, issuer_hashes
+
+    key = generate_private_key("EC", "P-256", None)
+    name = ca_name("Fuzz", "Fuzz Intermediate CA")
+    cert = build_ca_certificate(
+        subject=name, public_key=key.public_key(), issuer=name, issuer_key=key, path_length=0
+    )
+    sql = SQLStore(make_engine(resolve_target(None, Path(tempfile.mkdtemp()) / "stepca.db")))
+    sql.migrate()
+    loop = asyncio.new_event_loop()
+    store = AsyncStore(sql, readers=1)
+    now = int(time.time())
+    loop.run_until_complete(store.apply(IssueOp(CertificateRecord("4242", b"der", "p", "cn", now, now + 60))))
+    r = OCSPResponder(store)
+    r.configure(OCSPSettings(cert, key, False, timedelta(hours=1), timedelta(hours=24), "Fuzz"))
+    name_hash, key_hash = issuer_hashes(cert)["sha1"]
+    req = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate_by_hash(name_hash, key_hash, 4242, hashes.SHA1())
+        .add_extension(x509.OCSPNonce(b"n" * 16), critical=False)
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
+    return r, loop, req
+
+
+_OCSP: list[Any] = []
+
+
+@FUZZ
+@given(st.data())
+def test_ocsp_request_parser(data: st.DataObject) -> None:
+    """Any body gets a DER OCSPResponse (successful or not), never an exception."""
+    from cryptography.x509 import ocsp
+
+    if not _OCSP:
+        _OCSP.extend(_ocsp_responder())
+    responder, loop, valid = _OCSP
+    body = data.draw(st.one_of(st.binary(max_size=300), st.just(valid)))
+    if body and data.draw(st.booleans()):
+        i = data.draw(st.integers(0, len(body) - 1))
+        j = data.draw(st.integers(i, min(len(body), i + 8)))
+        body = body[:i] + data.draw(st.binary(max_size=8)) + body[j:]
+    answer = loop.run_until_complete(responder.respond(body))
+    parsed = ocsp.load_der_ocsp_response(answer)
+    if parsed.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL:
+        assert parsed.certificate_status in (ocsp.OCSPCertStatus.GOOD, ocsp.OCSPCertStatus.UNKNOWN)

@@ -16,7 +16,7 @@ import shutil
 import signal
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,13 +100,21 @@ def instance_tree(base: PKI, root: Path, name: str) -> PKI:
 
 @contextmanager
 def cluster(
-    backend: Backend, root: Path, *, instances: int = 3, workers: int = 1, env: dict[str, str] | None = None
+    backend: Backend,
+    root: Path,
+    *,
+    instances: int = 3,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    configure: Callable[[dict[str, Any]], None] | None = None,
 ) -> Iterator[Cluster]:
     """N instances on one database, all started at the same moment (they race to migrate);
-    ``env`` is added to each instance's environment."""
+    ``env`` is added to each instance's environment, ``configure`` edits the shared ca.json."""
     (root / "pki").mkdir()
     base = make_pki(root / "pki")
     backend.apply(base)
+    if configure is not None:
+        base.edit_config(configure)
     members = [
         Instance(chr(ord("A") + i), instance_tree(base, root, f"instance-{i}")) for i in range(instances)
     ]

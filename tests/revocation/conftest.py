@@ -94,14 +94,22 @@ def root_crl(pki: PKI, path: Path) -> Path:
 
 
 def crl_pki(
-    base: Path, crl: dict[str, Any], *, insecure: bool = False, claims: dict[str, Any] | None = None
+    base: Path,
+    crl: dict[str, Any] | None,
+    *,
+    insecure: bool = False,
+    claims: dict[str, Any] | None = None,
+    ocsp: dict[str, Any] | None = None,
 ) -> tuple[PKI, int]:
     base.mkdir(parents=True, exist_ok=True)
     pki = make_pki(base)
     port = free_port() if insecure else 0
 
     def edit(cfg: dict[str, Any]) -> None:
-        cfg["crl"] = crl
+        if crl is not None:
+            cfg["crl"] = crl
+        if ocsp is not None:
+            cfg["ocsp"] = ocsp
         if insecure:
             cfg["insecureAddress"] = f"127.0.0.1:{port}"
         if claims:
@@ -130,7 +138,7 @@ def ca_with(tmp_path: Path) -> Iterator[Callable[..., CRLCA]]:
     started: list[CAProcess] = []
 
     def start(
-        crl: dict[str, Any], *, env: dict[str, str] | None = None, workers: int = 2, **kwargs: Any
+        crl: dict[str, Any] | None, *, env: dict[str, str] | None = None, workers: int = 2, **kwargs: Any
     ) -> CRLCA:
         pki, port = crl_pki(tmp_path / f"pki{len(started)}", crl, **kwargs)
         ca = start_ca(pki, workers=workers, env={**pki.env, **(env or {})})

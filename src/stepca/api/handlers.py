@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 from aiohttp import web
 
+from stepca import metrics
 from stepca.api.render import error_response, internal_error, issued_body, json_response
 from stepca.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, StepError
 from stepca.messages import (
@@ -50,6 +51,17 @@ class AuthorityRef(Protocol):
 Handler = Callable[[web.Request, "Authority", dict[str, Any]], Awaitable[web.Response]]
 
 
+def _route(request: web.Request) -> str:
+    """The route's template (``/1.0/sign``, ``/ssh/sign``...), never the raw path: a bounded label."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "other"
+
+
+#: a handler sets ``fields[QUIET] = True`` for a successful request that is summed up elsewhere
+#: instead of logged one line each (OCSP, at thousands per second: the responder logs counts)
+QUIET = "quiet"
+
+
 def endpoint(ref: AuthorityRef, fn: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
     """Wrap a handler: current authority in, StepError → {status, message}, one log line out."""
 
@@ -63,10 +75,15 @@ def endpoint(ref: AuthorityRef, fn: Handler) -> Callable[[web.Request], Awaitabl
             exc.detail = clean(exc.detail, MESSAGE_LIMIT)
             response = error_response(exc)
             fields["error"] = exc.log_detail or exc.detail
+            if exc.status in (401, 403) and metrics.enabled():
+                metrics.refusal(_route(request), str(fields["error"]))
         except Exception as exc:
             ref.log_error(request, exc)
             response = internal_error()
-        ref.log_request(request, response.status, started, fields)
+        if not fields.pop(QUIET, False) or response.status >= 400:
+            ref.log_request(request, response.status, started, fields)
+        if metrics.enabled():
+            metrics.request(_route(request), request.method, response.status, time.perf_counter() - started)
         return response
 
     return handle

@@ -33,6 +33,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
 EXTRA_ROUTE_TABLES = [
     ("stepca.api.ssh", "ROUTES"),
     ("stepca.api.revocation", "ROUTES"),
+    ("stepca.api.admin", "ROUTES"),
 ]
 #: what the plain-HTTP listener (``insecureAddress``) serves: the revocation routes only
 INSECURE_ROUTE_TABLES = [

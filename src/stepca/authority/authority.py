@@ -31,6 +31,7 @@ from stepca.provisioner.base import ParsedToken, Provisioner
 from stepca.provisioner.registry import ProvisionerRegistry
 from stepca.reasons import check_reason_code
 from stepca.revocation.crl import revocation_extensions
+from stepca.revocation.ocsp import ocsp_extensions
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -101,7 +102,8 @@ class Authority:
             intermediate,
             intermediate_key,
             config.authority.template,
-            extra_extensions=revocation_extensions(config),  # the CRL Distribution Point
+            # the CRL Distribution Point and the OCSP responder's Authority Information Access
+            extra_extensions=revocation_extensions(config) + ocsp_extensions(config),
         )
         self.issuance = Issuance(issuer, self.services)
         self.issuer = self.issuance.issuer

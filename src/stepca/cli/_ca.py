@@ -224,6 +224,7 @@ def select_signer(
     key_file: str | None,
     announce: bool = True,
     allow_oidc: bool = True,
+    password_flag: str = "--provisioner-password-file",
 ) -> TokenSigner | OIDCSigner:
     """Pick a provisioner (flags, the only one, or an arrow-key picker): a JWK provisioner's key
     is decrypted; an OIDC provisioner logs in with the browser when its token is asked for."""
@@ -272,7 +273,7 @@ def select_signer(
     password = read_password(
         password_file,
         "Please enter the password to decrypt the provisioner key",
-        "--provisioner-password-file",
+        password_flag,
     )
     from stepca.crypto.keys import PRIVATE_KEY_TYPES
 

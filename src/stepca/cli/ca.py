@@ -24,6 +24,11 @@ _CA_COMMANDS = {
     "revoke": ("stepca.cli.ca_renew:revoke", "revoke a certificate"),
     "crl": ("stepca.cli.revocation:crl", "download the certificate revocation list (or its delta)"),
     "acme": ("stepca.cli.ca_acme:acme", "manage ACME (External Account Binding keys)"),
+    "admin": ("stepca.cli.ca_admin:admin", "create and manage the certificate authority admins"),
+    "certificates": (
+        "stepca.cli.ca_certificates:certificates",
+        "list, find and export the certificates the CA issued",
+    ),
     "provisioner": (
         "stepca.cli.ca_provisioner:provisioner",
         "create and manage the certificate authority provisioners",

@@ -69,6 +69,17 @@ def _split_names(values: tuple[str, ...]) -> list[str]:
     type=click.Path(),
     help="File with the password of the existing --key (default: the CA password).",
 )
+@click.option(
+    "--remote-management",
+    is_flag=True,
+    help="Keep provisioners and admins in the database, managed with the admin API (step ca admin).",
+)
+@click.option(
+    "--admin-subject",
+    "--admin-name",
+    "admin_subject",
+    help="The subject of the first super-admin with --remote-management (default: step).",
+)
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing PKI in STEPPATH.")
 def init(
     name: str | None,
@@ -85,6 +96,8 @@ def init(
     crv: str | None,
     size: int | None,
     key_password_file: str | None,
+    remote_management: bool,
+    admin_subject: str | None,
     force: bool,
 ) -> None:
     """Initialize a PKI and the configuration of a certificate authority.
@@ -117,6 +130,10 @@ def init(
             raise InitError("flags --root and --key must be used together")
         if key_password_file and not root_key:
             raise InitError("flag --key-password-file requires the flags --root and --key")
+        if admin_subject is not None and not remote_management:
+            raise InitError("flag --admin-subject requires the flag --remote-management")
+        if admin_subject is not None and not admin_subject.strip():
+            raise InitError("flag --admin-subject cannot be empty")
         if address:
             validate_address(address)
         for dns_name in _split_names(dns):
@@ -195,6 +212,8 @@ def init(
         root_key=Path(root_key) if root_key else None,
         root_key_password=root_key_password,
         force=force,
+        remote_management=remote_management,
+        admin_subject=admin_subject or "step",
     )
     steps = {
         "root": "Copying root certificate... done!" if root_crt else "Generating root certificate... done!",

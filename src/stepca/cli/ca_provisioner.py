@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from stepca.cli._admin import admin_options
 from stepca.cli.main import CONTEXT_SETTINGS
 
 RELOAD_NOTE = (
@@ -265,8 +266,9 @@ def _jwk(
 )
 @click.option("--x5c-roots", type=click.Path(dir_okay=False), help="X5C: the PEM bundle of trusted roots.")
 @_claim_options
+@admin_options
 def add(name: str | None, kind: str, ca_config: str | None, **opts: Any) -> None:
-    """Add a provisioner to ca.json.
+    """Add a provisioner to ca.json (or, in remote mode, through the admin API).
 
     \b
     JWK (default type):
@@ -289,15 +291,22 @@ def add(name: str | None, kind: str, ca_config: str | None, **opts: Any) -> None
     when omitted. Provisioners are unique per type, name and key. ca.json is validated before
     it is written, the previous version is kept as ca.json.bak, and the running CA serves the
     new provisioner after its next reload (kill -HUP <pid>).
+    \b
+    Remote mode (any --admin-* flag, or a local ca.json with authority.enableAdmin and no
+    --ca-config): the provisioner is added through the CA's admin API and every instance serves
+    it within seconds, no reload needed.
     """
+    from stepca.cli._admin import admin_client, remote_mode
     from stepca.cli._ui import ok
     from stepca.pki import config_edit
     from stepca.pki import provisioners as pv
 
     kind = kind.upper()
     _check_type_flags(kind, opts)
+    remote = admin_client(opts) if remote_mode(opts, ca_config) else None
     path = _ca_config_path(ca_config)
-    config_edit.read_document(path)  # fail on a missing or broken ca.json before asking anything
+    if remote is None:
+        config_edit.read_document(path)  # fail on a missing or broken ca.json before asking anything
     claims = pv.claims_entry(
         pv.ClaimsFlags(
             durations={k: opts.get(k) for k in pv.DURATION_CLAIMS},
@@ -335,9 +344,65 @@ def add(name: str | None, kind: str, ca_config: str | None, **opts: Any) -> None
         entry = pv.sshpop_entry(name)
     if claims:
         entry["claims"] = claims
+    if remote is not None:
+        remote.create_provisioner(entry)
+        ok("Added provisioner", config_edit.describe(entry))
+        return
     with config_edit.edit(path) as doc:
         doc.provisioners.append(entry)
     ok("Added provisioner", config_edit.describe(entry))
+    click.echo(RELOAD_NOTE, err=True)
+
+
+# ------------------------------------------------------------------------------------ update
+
+
+@provisioner.command("update", context_settings=CONTEXT_SETTINGS)
+@click.argument("name")
+@_claim_options
+@click.option(
+    "--ca-config",
+    "ca_config",
+    type=click.Path(dir_okay=False),
+    help="The ca.json to edit (default: defaults.json ca-config).",
+)
+@admin_options
+def update(name: str, ca_config: str | None, **opts: Any) -> None:
+    """Change the claims of the provisioner NAME (in ca.json, or in remote mode through the
+    admin API): the flags given replace those claims, the others stay."""
+    from stepca.cli._admin import admin_client, remote_mode
+    from stepca.cli._ui import fail, ok
+    from stepca.pki import config_edit
+    from stepca.pki import provisioners as pv
+
+    claims = pv.claims_entry(
+        pv.ClaimsFlags(
+            durations={k: opts.get(k) for k in pv.DURATION_CLAIMS},
+            disable_renewal=opts.get("disable_renewal"),
+            allow_renewal_after_expiry=opts.get("allow_renewal_after_expiry"),
+            enable_ssh_ca=opts.get("ssh"),
+        )
+    )
+    if not claims:
+        fail("nothing to update: give a claim flag (--x509-max-dur, --disable-renewal, ...)")
+
+    def merged(entries: list[dict[str, Any]]) -> dict[str, Any]:
+        found = [e for e in entries if e.get("name") == name]
+        if len(found) != 1:
+            fail(f"{'no' if not found else 'more than one'} provisioner named {name!r}")
+        entry = found[0]
+        entry["claims"] = {**(entry.get("claims") or {}), **claims}
+        return entry
+
+    if remote_mode(opts, ca_config):
+        client = admin_client(opts)
+        entry = merged(client.provisioners())
+        client.update_provisioner(name, entry)
+        ok("Updated provisioner", config_edit.describe(entry))
+        return
+    with config_edit.edit(_ca_config_path(ca_config)) as doc:
+        entry = merged(doc.provisioners)
+    ok("Updated provisioner", config_edit.describe(entry))
     click.echo(RELOAD_NOTE, err=True)
 
 
@@ -383,6 +448,7 @@ def _pick_name(path: Path) -> str:
     type=click.Path(dir_okay=False),
     help="The ca.json to edit (default: defaults.json ca-config).",
 )
+@admin_options
 def remove(
     name: str | None,
     kid: str | None,
@@ -390,6 +456,7 @@ def remove(
     kind: str | None,
     all_: bool,
     ca_config: str | None,
+    **opts: Any,
 ) -> None:
     """Remove provisioners from ca.json.
 
@@ -405,10 +472,20 @@ def remove(
     The previous ca.json is kept as ca.json.bak; the CA stops serving the removed provisioners
     after its next reload (kill -HUP <pid>).
     """
+    from stepca.cli._admin import admin_client, remote_mode
     from stepca.cli._ui import ok
     from stepca.pki import config_edit
     from stepca.pki.provisioners import RemoveQuery, select_removal
 
+    if remote_mode(opts, ca_config):
+        client = admin_client(opts)
+        query = RemoveQuery(name=name, kid=kid, client_id=client_id, type=kind, all=all_)
+        query.check()
+        _, removed = select_removal(client.provisioners(), query)
+        for entry in removed:
+            client.delete_provisioner(str(entry.get("name", "")))
+            ok("Removed provisioner", config_edit.describe(entry))
+        return
     path = _ca_config_path(ca_config)
     if all_ and name is None and not (kid or client_id):
         name = _pick_name(path)

@@ -11,7 +11,11 @@ from stepca.cli._ui import confirm_overwrite, fail, info, read_password
 from stepca.cli.main import CONTEXT_SETTINGS
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from cryptography import x509
+
+    from stepca.client.revcheck import Verdict
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -274,10 +278,48 @@ def create(
     "(default: the root in defaults.json).",
 )
 @click.option("--host", help="Also check that the certificate is valid for this host name or IP.")
-def verify(crt_file: str, roots: str | None, host: str | None) -> None:
+@click.option(
+    "--issuing-ca",
+    metavar="FILE",
+    help="The issuer's certificate, for the CRL and OCSP checks (default: the certificate after the "
+    "leaf in CRT_FILE, else the one the chain was verified with).",
+)
+@click.option(
+    "--verify-crl",
+    "--crl",
+    "verify_crl",
+    is_flag=True,
+    help="Also check that the certificate is not on its issuer's CRL (and delta CRL), fetched from "
+    "its CRL Distribution Point.",
+)
+@click.option("--crl-endpoint", metavar="URL", help="Fetch the CRL from URL instead (implies --verify-crl).")
+@click.option(
+    "--verify-ocsp",
+    "--ocsp",
+    "verify_ocsp",
+    is_flag=True,
+    help="Also ask the issuer's OCSP responder (the certificate's Authority Information Access), "
+    "with a nonce, whether the certificate is revoked.",
+)
+@click.option(
+    "--ocsp-endpoint", metavar="URL", help="Ask the OCSP responder at URL instead (implies --verify-ocsp)."
+)
+def verify(
+    crt_file: str,
+    roots: str | None,
+    host: str | None,
+    issuing_ca: str | None,
+    verify_crl: bool,
+    crl_endpoint: str | None,
+    verify_ocsp: bool,
+    ocsp_endpoint: str | None,
+) -> None:
     """Verify CRT_FILE (a leaf, optionally followed by intermediates) against trusted roots.
 
-    Exits 0 and prints nothing when the chain is valid; otherwise prints why and exits 1.
+    Exits 0 and prints nothing when the chain is valid; otherwise prints why and exits 1. With
+    --verify-crl or --verify-ocsp the certificate must also not be revoked: each check prints its
+    verdict, and a revoked (or, for OCSP, unknown) certificate, or a check that cannot be made,
+    exits 1.
     """
     from stepca.config import load_defaults
     from stepca.crypto.x509verify import ChainError, verify_chain
@@ -289,9 +331,34 @@ def verify(crt_file: str, roots: str | None, host: str | None) -> None:
     chain = load_certificates(crt_file)
     trusted = [cert for path in _root_files(roots) for cert in load_certificates(path)]
     try:
-        verify_chain(chain[0], chain[1:], trusted, host=host)
+        path = verify_chain(chain[0], chain[1:], trusted, host=host)
     except ChainError as exc:
         fail(f"failed to verify certificate: {exc}")
+    if not (verify_crl or crl_endpoint or verify_ocsp or ocsp_endpoint):
+        return
+    from stepca.client.revcheck import RevocationCheckError, check_crl, check_ocsp
+
+    if issuing_ca:
+        issuer = load_certificates(issuing_ca)[0]
+    elif len(path) > 1:
+        issuer = path[1]
+    else:
+        fail("the certificate is self-signed: it cannot be revoked by an issuer (no CRL or OCSP check)")
+    checks: list[Callable[[], Verdict]] = []
+    if verify_crl or crl_endpoint:
+        checks.append(lambda: check_crl(chain[0], issuer, trusted, crl_endpoint))
+    if verify_ocsp or ocsp_endpoint:
+        checks.append(lambda: check_ocsp(chain[0], issuer, trusted, ocsp_endpoint))
+    for check in checks:
+        try:
+            verdict = check()
+        except RevocationCheckError as exc:
+            fail(f"failed to check revocation: {exc}")
+        if verdict.status == "revoked":
+            fail(f"certificate is revoked: {verdict.describe()}")
+        if verdict.status == "unknown":
+            fail(f"certificate status is unknown: {verdict.describe()}")
+        info(verdict.describe())
 
 
 def _root_files(roots: str) -> list[str]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
@@ -168,6 +168,19 @@ def signature_hash(key: PrivateKey | PublicKey) -> hashes.SHA256 | hashes.SHA384
     if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
         return hashes.SHA256()
     return None
+
+
+def sign_bytes(key: PrivateKey, data: bytes) -> bytes:
+    """Sign ``data`` as an X.509 signature with ``key`` (ECDSA or RSA PKCS#1 v1.5 with
+    ``signature_hash``, or Ed25519): for structures assembled as DER (a CRL's TBSCertList)."""
+    algorithm = signature_hash(key)
+    if isinstance(key, ec.EllipticCurvePrivateKey) and algorithm is not None:
+        return key.sign(data, ec.ECDSA(algorithm))
+    if isinstance(key, rsa.RSAPrivateKey) and algorithm is not None:
+        return key.sign(data, padding.PKCS1v15(), algorithm)
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(data)
+    raise TypeError(f"unsupported signing key {type(key).__name__}")
 
 
 def describe_key(key: PrivateKey | PublicKey) -> str:

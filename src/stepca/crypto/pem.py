@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
-import hashlib
 import re
 
 _BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.S)
+#: what ``base64.b64decode(..., validate=True)`` accepts (without importing base64: start-up)
+_BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 
 
 def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
@@ -18,8 +18,11 @@ def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
         if b":" in body.split(b"\n\n", 1)[0] and b"\n\n" in body:
             # RFC 1421 headers (Proc-Type, DEK-Info) end at the first blank line
             body = body.split(b"\n\n", 1)[1]
+        text = b"".join(body.split())
         try:
-            der = base64.b64decode(b"".join(body.split()), validate=True)
+            if not _BASE64.fullmatch(text):
+                raise binascii.Error("Non-base64 digit found")
+            der = binascii.a2b_base64(text)
         except binascii.Error as exc:
             raise ValueError(f"invalid PEM block {m.group(1).decode()}: bad base64") from exc
         blocks.append((m.group(1).decode(), der))
@@ -63,11 +66,13 @@ def certificate_ders(data: bytes) -> list[bytes]:
 
 
 def der_to_pem(der: bytes, label: str = "CERTIFICATE") -> str:
-    b64 = base64.b64encode(der).decode()
+    b64 = binascii.b2a_base64(der, newline=False).decode()
     lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
     return f"-----BEGIN {label}-----\n" + "\n".join(lines) + f"\n-----END {label}-----\n"
 
 
 def sha256_fingerprint(der: bytes) -> str:
     """SHA-256 of the DER, lowercase hex: step's certificate fingerprint format."""
+    import hashlib
+
     return hashlib.sha256(der).hexdigest()

@@ -1,4 +1,4 @@
-"""ACME storage records and write operations (the record family of migration v4).
+"""ACME storage records and write operations (the record family of migration v6).
 
 Records are what the database holds, independent of the wire messages (``stepca.acme.messages``)
 and the domain rules (``stepca.acme.service``). Operations are plain frozen values; their

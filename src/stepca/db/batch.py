@@ -31,9 +31,13 @@ from stepca.db.acme_records import (
     OrderRecord,
 )
 from stepca.db.operations import Operation, Outcome
-from stepca.db.queries import acme, certificates, crls, leases, revocations, tokens
+from stepca.db.queries import acme, admin, certificates, crls, leases, revocations, tokens
 from stepca.db.records import (
+    AdminState,
+    AuditRecord,
+    CertificateQuery,
     CertificateRecord,
+    CertificateRow,
     CRLRecord,
     Lease,
     RevocationRecord,
@@ -73,6 +77,8 @@ class AsyncStore:
         self._in_flight = False
         self._flush_scheduled = False
         self._hooks: dict[type[Operation], list[CommitHook]] = {}
+        #: called from the writer thread after each group commit: (seconds, operations)
+        self.on_commit: Callable[[float, int], None] | None = None
         self._writer = threading.Thread(target=self._write_loop, name="stepca-db-write", daemon=True)
         self._writer.start()
 
@@ -122,6 +128,12 @@ class AsyncStore:
 
     async def count_certificates(self, kind: str = "x509") -> int:
         return await self._read(certificates.count, kind)
+
+    async def list_certificates(self, query: CertificateQuery) -> list[CertificateRow]:
+        return await self._read(certificates.list_page, query)
+
+    async def count_expiring(self, kind: str, start: int, end: int) -> int:
+        return await self._read(certificates.count_expiring, kind, start, end)
 
     async def ssh_certificate_blobs(self, *, valid_at: int | None = None) -> list[bytes]:
         return await self._read(certificates.ssh_blobs, valid_at)
@@ -210,6 +222,31 @@ class AsyncStore:
     async def purge_acme(self, before: int) -> int:
         return await self._write_now(acme.purge, before)
 
+    async def admin_version(self) -> int:
+        return await self._read(admin.version)
+
+    async def admin_state(self) -> AdminState:
+        return await self._read(admin.state)
+
+    async def admin_audit(self, limit: int = 100) -> list[AuditRecord]:
+        return await self._read(admin.audit, limit)
+
+    def listen(self, channel: str, on_notify: Callable[[], None]) -> Callable[[], None] | None:
+        """PostgreSQL: call ``on_notify`` (from a thread) on each NOTIFY of ``channel``; returns
+        the function that stops listening. Other databases: None (they are polled)."""
+        if self._sync.dialect.name != "postgresql":
+            return None
+        from stepca.db.notify import Listener
+
+        listener = Listener(self._sync.engine.url, channel, on_notify)
+        listener.start()
+        return listener.stop
+
+    def admin_state_now(self) -> AdminState:
+        """The admin set, read on the calling thread: for a worker building its first authority,
+        before its event loop runs."""
+        return self._sync.run_query(admin.state)
+
     # ------------------------------------------------------------------ writes beside the batches
 
     async def purge_used_tokens(self, before: int, limit: int = 2000) -> int:
@@ -283,8 +320,11 @@ class AsyncStore:
                 return
             batch, loop = item
             try:
+                started = time.perf_counter()
                 results: list[Any] = self._sync.apply([op for op, _ in batch])
                 error: BaseException | None = None
+                if self.on_commit is not None:
+                    self.on_commit(time.perf_counter() - started, len(batch))
             except StoreUnavailable as exc:
                 results, error = [], exc
             except Exception as exc:

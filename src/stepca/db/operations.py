@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stepca.db.records import CertificateRecord, CRLRecord, RevocationRecord, UsedToken
+from stepca.db.records import (
+    AdminRecord,
+    AuditRecord,
+    CertificateRecord,
+    CRLRecord,
+    ProvisionerRow,
+    RevocationRecord,
+    UsedToken,
+)
 
 #: an operation's result: None (recorded) or the expected error that kept it out
 Outcome = Exception | None
@@ -53,4 +61,21 @@ class PublishCRLOp(Operation):
     crl: CRLRecord
 
 
-__all__ = ["IssueOp", "Operation", "Outcome", "PublishCRLOp", "RevokeOp", "UseTokenOp"]
+@dataclass(frozen=True, slots=True)
+class AdminChangeOp(Operation):
+    """One change of the remote-administration set, checked against version ``expect_version``
+    of it (``None``: the one-time import, which creates the version row), written with its audit
+    rows and the admin token that authorized it; the version is bumped in the same transaction.
+
+    ``put_provisioners`` are inserted or replaced by id, ``delete_*`` are ids."""
+
+    audit: tuple[AuditRecord, ...]
+    expect_version: int | None
+    put_provisioners: tuple[ProvisionerRow, ...] = ()
+    delete_provisioners: tuple[str, ...] = ()
+    put_admins: tuple[AdminRecord, ...] = ()
+    delete_admins: tuple[str, ...] = ()
+    token: UsedToken | None = None
+
+
+__all__ = ["AdminChangeOp", "IssueOp", "Operation", "Outcome", "PublishCRLOp", "RevokeOp", "UseTokenOp"]

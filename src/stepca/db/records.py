@@ -82,6 +82,57 @@ class Lease:
     acquired_at: float  # when ``owner`` took it (unchanged by renewals)
 
 
+@dataclass(frozen=True, slots=True)
+class ProvisionerRow:
+    """A provisioner of the remote-administration set: its ca.json document as JSON text."""
+
+    id: str
+    name: str
+    type: str
+    document: str  # JSON object, exactly what ca.json's authority.provisioners[i] would hold
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AdminRecord:
+    """Who may use the admin API: ``subject`` as an admin of the provisioner ``provisioner_id``."""
+
+    id: str
+    provisioner_id: str
+    subject: str
+    type: str  # SUPER_ADMIN | ADMIN
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One change of the remote-administration set: who, what, before/after (JSON), when, from where."""
+
+    actor: str
+    action: str
+    target: str
+    before: str | None
+    after: str | None
+    remote: str
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdminState:
+    """The remote-administration set as one transaction saw it (``version`` 0: never imported)."""
+
+    version: int
+    provisioners: tuple[ProvisionerRow, ...]
+    admins: tuple[AdminRecord, ...]
+
+
+class AdminConflictError(Exception):
+    """The set changed since the change was checked against it (another admin, another instance)."""
+
+
+class AlreadyImportedError(Exception):
+    """The ca.json provisioners were imported before (by this or another instance)."""
+
+
 class DuplicateCRLNumberError(Exception):
     """A list with this scope and number is already published (numbers are used once)."""
 
@@ -97,3 +148,41 @@ class AlreadyRevokedError(Exception):
 class StoreUnavailable(ServiceUnavailable):
     """The database cannot record writes now (unreachable past the retry window, file removed or
     replaced, disk full, any unexpected database error): nothing of the operation is stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateQuery:
+    """One page of the certificate inventory: filters, and where the previous page ended.
+
+    Pages are in expiry order (``not_after``, then ``serial``); ``after`` is the last row's
+    (not_after, serial) of the previous page (keyset pagination: every page costs the same)."""
+
+    kind: str = "x509"
+    provisioner: str = ""
+    subject: str = ""
+    #: True: only revoked; False: only not revoked; None: both
+    revoked: bool | None = None
+    #: only certificates whose validity ends at or after this time (0: no bound; the default
+    #: listing passes now, so expired certificates are left out)
+    not_after_from: int = 0
+    #: and before this time (0: no bound): ``--expiring-within``
+    not_after_to: int = 0
+    after: tuple[int, str] | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateRow:
+    """A certificate as the inventory lists it (no DER: export fetches that)."""
+
+    serial: str
+    kind: str
+    provisioner: str
+    subject: str
+    not_before: int
+    not_after: int
+    origin: str
+    created_at: int
+    #: 0 when not revoked
+    revoked_at: int = 0
+    reason_code: int = 0

@@ -47,6 +47,10 @@ certificates = Table(
     **TABLE_OPTIONS,
 )
 
+# version 5: the inventory's filters (stepca.db.migrations.v5)
+Index("ix_certificates_provisioner_not_after", certificates.c.provisioner, certificates.c.not_after)
+Index("ix_certificates_subject", certificates.c.subject, mysql_length=191)
+
 revocations = Table(
     "revocations",
     metadata,
@@ -104,7 +108,60 @@ crls = Table(
 )
 Index("ix_crls_scope_kind_number", crls.c.scope, crls.c.kind, crls.c.number)
 
-# version 4: the ACME server (stepca.acme; see stepca.db.migrations.v4)
+# version 4: remote administration (stepca.admin): provisioners and admins in the database,
+# the audit trail, and the version every worker polls
+admin_provisioners = Table(
+    "admin_provisioners",
+    metadata,
+    Column("id", Key(64), primary_key=True),
+    Column("name", Key(255), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("document", Blob, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    **TABLE_OPTIONS,
+)
+
+Index("ux_admin_provisioners_name", admin_provisioners.c.name, unique=True)
+
+admins = Table(
+    "admins",
+    metadata,
+    Column("id", Key(64), primary_key=True),
+    Column("provisioner_id", Key(64), nullable=False),
+    Column("subject", Key(255), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    **TABLE_OPTIONS,
+)
+Index("ux_admins_subject_provisioner", admins.c.subject, admins.c.provisioner_id, unique=True)
+
+admin_audit = Table(
+    "admin_audit",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("before", Blob, nullable=True),
+    Column("after", Blob, nullable=True),
+    Column("remote", String(255), nullable=False),
+    **TABLE_OPTIONS,
+)
+Index("ix_admin_audit_at", admin_audit.c.at_ms)
+
+admin_config = Table(
+    "admin_config",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+    **TABLE_OPTIONS,
+)
+
+# version 6: the ACME server (stepca.acme; see stepca.db.migrations.v6)
 acme_secrets = Table(
     "acme_secrets",
     metadata,
@@ -201,4 +258,4 @@ Index("ix_acme_eab_keys_provisioner", acme_eab_keys.c.provisioner)
 
 
 #: the version the migrations in ``stepca.db.migrate.MIGRATIONS`` lead to
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6

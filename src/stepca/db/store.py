@@ -25,7 +25,11 @@ from stepca.db.acme_records import (
 )
 from stepca.db.operations import Operation, Outcome
 from stepca.db.records import (
+    AdminState,
+    AuditRecord,
+    CertificateQuery,
     CertificateRecord,
+    CertificateRow,
     CRLRecord,
     Lease,
     RevocationRecord,
@@ -46,6 +50,14 @@ class Store(Protocol):
     async def get_certificate(self, serial: str, kind: str = "x509") -> CertificateRecord | None: ...
 
     async def count_certificates(self, kind: str = "x509") -> int: ...
+
+    async def list_certificates(self, query: CertificateQuery) -> list[CertificateRow]:
+        """A page of the certificate inventory (see ``CertificateQuery``)."""
+        ...
+
+    async def count_expiring(self, kind: str, start: int, end: int) -> int:
+        """Certificates of ``kind`` not revoked whose validity ends in [start, end)."""
+        ...
 
     async def ssh_certificate_blobs(self, *, valid_at: int | None = None) -> list[bytes]:
         """Stored SSH certificates (wire blobs); with ``valid_at``, the unexpired, unrevoked ones."""
@@ -100,7 +112,19 @@ class Store(Protocol):
         """Forget up to ``limit`` used token ids whose tokens expired before ``before``."""
         ...
 
-    # ---------------------------------------------------------------- ACME (migration v4)
+    # ---------------------------------------------------------------- remote administration
+
+    async def admin_version(self) -> int:
+        """The version of the provisioner and admin set (0: never imported); one key read."""
+        ...
+
+    async def admin_state(self) -> AdminState: ...
+
+    async def admin_audit(self, limit: int = 100) -> list[AuditRecord]:
+        """The newest audit lines, newest first."""
+        ...
+
+    # ---------------------------------------------------------------- ACME (migration v6)
 
     async def acme_account(self, account_id: str) -> AccountRecord | None: ...
 

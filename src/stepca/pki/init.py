@@ -65,6 +65,10 @@ class InitOptions:
     #: password of the existing --key (default: ``password``; an unencrypted key needs none)
     root_key_password: bytes | None = None
     force: bool = False
+    #: ``--remote-management``: provisioners and admins in the database (authority.enableAdmin)
+    remote_management: bool = False
+    #: ``--admin-subject``: the first super-admin (smallstep's default ``step``)
+    admin_subject: str = "step"
 
 
 @dataclass
@@ -188,6 +192,17 @@ def _ssh_public_line(key: PrivateKey) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
 
 
+def _authority_block(provisioners: list[dict[str, Any]], opts: InitOptions) -> dict[str, Any]:
+    """ca.json's authority: with remote management, the provisioners are imported into the
+    database at the first start and the first super-admin belongs to the first one."""
+    if not opts.remote_management:
+        return {"provisioners": provisioners}
+    block: dict[str, Any] = {"enableAdmin": True, "provisioners": provisioners}
+    if opts.admin_subject != "step":
+        block["adminSubject"] = opts.admin_subject
+    return block
+
+
 def init_pki(opts: InitOptions, progress: Callable[[str], None] | None = None) -> InitResult:
     """Create the whole PKI under ``opts.step_path``.
 
@@ -308,7 +323,7 @@ def init_pki(opts: InitOptions, progress: Callable[[str], None] | None = None) -
         {
             "logger": {"format": "text"},
             "db": {"type": "sqlite", "dataSource": str(layout.sqlite_db)},
-            "authority": {"provisioners": provisioners},
+            "authority": _authority_block(provisioners, opts),
             "tls": {
                 "cipherSuites": DEFAULT_CIPHER_SUITES,
                 "minVersion": 1.2,

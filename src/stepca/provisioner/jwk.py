@@ -27,9 +27,9 @@ class JWKProvisioner(Provisioner):
         try:
             key = key_from_jwk(config.key)
         except JOSEError as exc:
-            raise ValueError(f"provisioner {config.name!r}: {exc}") from None
+            raise ValueError(f"provisioner {config.name!r}: key: {exc}") from None
         if hasattr(key, "private_bytes"):
-            raise ValueError(f"provisioner {config.name!r}: key must be a public key")
+            raise ValueError(f"provisioner {config.name!r}: key: must be a public key")
         self.public_key: PublicKey = key
         self.kid: str = config.key.get("kid") or thumbprint(config.key)
 

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from stepca.crypto.keys import PrivateKey, signature_hash
+from stepca.crypto import der
+from stepca.crypto.keys import PrivateKey, sign_bytes, signature_hash
 from stepca.db.records import RevokedEntry
 
 if TYPE_CHECKING:
@@ -151,42 +152,77 @@ def _extension(value: x509.ExtensionType) -> x509.Extension[x509.ExtensionType]:
     return x509.Extension(value.oid, False, value)
 
 
-#: one immutable reason-code extension per code, shared by every entry that carries it
+#: one immutable reason-code extension per code (the builder's form of an entry's reason)
 _REASON_EXTENSIONS = {code: _extension(x509.CRLReason(flag)) for code, flag in _REASONS.items()}
-#: the same, as the DER of crlEntryExtensions: SEQUENCE { Extension { id-ce-cRLReasons,
-#: OCTET STRING { ENUMERATED code } } }
-_REASON_DER = {
-    code: b"\x30\x0c\x30\x0a\x06\x03\x55\x1d\x15\x04\x03\x0a\x01" + bytes([code]) for code in _REASONS
-}
-#: days since 1970 that RFC 5280 writes as UTCTime (1950-2049); others take the builder
+#: the same as DER: Extension { id-ce-cRLReasons, OCTET STRING { ENUMERATED code } }
+_REASON_EXT_DER = {code: b"\x30\x0a\x06\x03\x55\x1d\x15\x04\x03\x0a\x01" + bytes([code]) for code in _REASONS}
+#: id-ce-invalidityDate (RFC 5280 5.3.2)
+_INVALIDITY_OID = b"\x06\x03\x55\x1d\x18"
+#: days since 1970 that RFC 5280 writes as UTCTime (1950-2049); others as GeneralizedTime
 _UTC_TIME_DAYS = ((datetime(1950, 1, 1) - _EPOCH).days, (datetime(2050, 1, 1) - _EPOCH).days)
-#: ecdsa-with-SHA256: any algorithm identifier does for the throw-away list the lines are parsed from
-_SKELETON_ALGORITHM = bytes.fromhex("300a06082a8648ce3d040302")
+
+
+def _time_der(ts: int, days: dict[int, bytes]) -> bytes:
+    """A revocation time as RFC 5280 4.1.2.5 writes it: UTCTime before 2050, else
+    GeneralizedTime (``days`` caches the date part: most revocations share a few days)."""
+    day, rest = divmod(ts, 86400)
+    hour, rest = divmod(rest, 3600)
+    minute, second = divmod(rest, 60)
+    prefix = days.get(day)
+    if prefix is None:
+        date = _EPOCH + timedelta(days=day)
+        if _UTC_TIME_DAYS[0] <= day < _UTC_TIME_DAYS[1]:
+            prefix = b"\x17\x0d" + date.strftime("%y%m%d").encode()
+        else:
+            prefix = b"\x18\x0f" + f"{date.year:04d}{date.month:02d}{date.day:02d}".encode()
+        days[day] = prefix
+    return b"%s%02d%02d%02dZ" % (prefix, hour, minute, second)
+
+
+def entry_der(serial: int, e: RevokedEntry, days: dict[int, bytes] | None = None) -> bytes:
+    """One revokedCertificates entry (RFC 5280 5.1): SEQUENCE { userCertificate INTEGER,
+    revocationDate Time, crlEntryExtensions { reason code unless unspecified, invalidity date
+    when given } }, byte for byte as cryptography's RevokedCertificateBuilder writes it
+    (tests/revocation/test_builders.py compares the two on thousands of random entries)."""
+    days = {} if days is None else days
+    raw = serial.to_bytes((serial.bit_length() + 8) // 8, "big")  # DER INTEGER, positive
+    exts = []
+    reason = _REASON_EXT_DER.get(e.reason_code)
+    if reason is not None:
+        exts.append(reason)
+    if e.invalidity_date:
+        value = x509.InvalidityDate(_utc(e.invalidity_date)).public_bytes()
+        exts.append(der.sequence(_INVALIDITY_OID, der.tlv(der.OCTET_STRING, value)))
+    body = der.tlv(der.INTEGER, raw) + _time_der(e.revoked_at, days)
+    if exts:
+        body += der.sequence(*exts)
+    return der.sequence(body)
 
 
 class EntryCache:
-    """Revoked-certificate objects kept between builds in one process: most lines of the next
-    CRL are the lines of the last one, and making one costs more than encoding it.
+    """The DER of revoked-certificate entries kept between builds in one process: most lines of
+    the next CRL are the lines of the last one.
 
     Keyed by serial: a revocation is recorded once and never changes (the serial is the key of
     its row), so the line made for a serial stays right while the serial is listed. A new worker
-    ``seed``s the cache from the complete CRL already published (parsing is far cheaper than
-    making the lines again)."""
+    ``seed``s the cache from the complete CRL already published (slicing its entries out is
+    cheaper than writing them again)."""
 
     def __init__(self) -> None:
-        self._items: dict[int, x509.RevokedCertificate] = {}
+        self._items: dict[int, bytes] = {}
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def seed(self, der: bytes) -> None:
+    def seed(self, crl_der: bytes) -> None:
         """Take the lines of a published CRL (made by this code: its tag matched)."""
-        self._items = {rc.serial_number: rc for rc in x509.load_der_x509_crl(der)}
+        self._items = dict(_entries_of(crl_der))
 
-    def build(self, entries: Sequence[RevokedEntry]) -> list[x509.RevokedCertificate]:
+    def build(self, entries: Sequence[RevokedEntry]) -> list[bytes]:
         old = self._items
-        serials: list[int] = []
-        missing: list[tuple[int, RevokedEntry]] = []
+        new: dict[int, bytes] = {}
+        out: list[bytes] = []
+        days: dict[int, bytes] = {}
         for e in entries:
             try:
                 serial = int(e.serial)
@@ -194,74 +230,41 @@ class EntryCache:
                 continue
             if not 0 < serial < _MAX_SERIAL:
                 continue  # no certificate can carry it
-            serials.append(serial)
-            if serial not in old:
-                missing.append((serial, e))
-        made = _make_entries(missing)
-        new: dict[int, x509.RevokedCertificate] = {}
-        out: list[x509.RevokedCertificate] = []
-        for serial in serials:
-            rc = old.get(serial) or made[serial]
-            new[serial] = rc
-            out.append(rc)
+            line = old.get(serial)
+            if line is None:
+                line = entry_der(serial, e, days)
+            new[serial] = line
+            out.append(line)
         self._items = new
         return out
 
 
-def _make_entries(missing: Sequence[tuple[int, RevokedEntry]]) -> dict[int, x509.RevokedCertificate]:
-    """Revoked-certificate objects for new lines. The common ones (a reason code or none, a
-    revocation time before 2050) are written as DER into one throw-away CertificateList and
-    parsed back by cryptography, exactly as ``seed`` takes the lines of a published CRL: three
-    times faster than one ``RevokedCertificateBuilder`` per line, and the same bytes in the
-    signed CRL (tests/revocation/test_builders.py compares the two). The others go through the
-    builder."""
-    fast: list[bytes] = []
-    fast_serials: list[int] = []
-    out: dict[int, x509.RevokedCertificate] = {}
-    times: dict[int, datetime] = {}
-    days: dict[int, bytes] = {}
-    for serial, e in missing:
-        day, rest = divmod(e.revoked_at, 86400)
-        if e.invalidity_date or not _UTC_TIME_DAYS[0] <= day < _UTC_TIME_DAYS[1]:
-            out[serial] = _revoked(serial, e, times)
-            continue
-        prefix = days.get(day)
-        if prefix is None:
-            prefix = days[day] = (_EPOCH + timedelta(days=day)).strftime("%y%m%d").encode()
-        hour, rest = divmod(rest, 3600)
-        minute, second = divmod(rest, 60)
-        raw = serial.to_bytes((serial.bit_length() + 8) // 8, "big")  # DER INTEGER, positive
-        reason = _REASON_DER.get(e.reason_code, b"")
-        # RevokedCertificate ::= SEQUENCE { INTEGER, UTCTime, crlEntryExtensions OPTIONAL }
-        body = b"\x02%c%s\x17\x0d%s%02d%02d%02dZ%s" % (len(raw), raw, prefix, hour, minute, second, reason)
-        fast.append(b"\x30%c%s" % (len(body), body))  # every part is short: one-byte lengths
-        fast_serials.append(serial)
-    if fast:
-        from stepca.crypto import der
-
-        tbs = der.sequence(
-            der.integer(1),  # v2
-            _SKELETON_ALGORITHM,
-            der.sequence(),  # issuer (unused: only the entries are taken)
-            b"\x17\x0d700101000000Z",
-            der.sequence(*fast),
-        )
-        skeleton = der.sequence(tbs, _SKELETON_ALGORITHM, b"\x03\x01\x00")
-        for serial, rc in zip(fast_serials, x509.load_der_x509_crl(skeleton), strict=True):
-            out[serial] = rc
+def _tbs_items(crl_der: bytes) -> list[bytes]:
+    """The TLVs of a CertificateList's TBSCertList, whole."""
+    items = der.read_sequence(crl_der)
+    tbs = der.tlv(items[0][0], items[0][1])
+    body = der.read_tlv(tbs)[1]
+    out, pos = [], 0
+    while pos < len(body):
+        start = pos
+        _, _, pos = der.read_tlv(body, pos)
+        out.append(body[start:pos])
     return out
 
 
-def _revoked(serial: int, e: RevokedEntry, times: dict[int, datetime]) -> x509.RevokedCertificate:
-    reason = _REASON_EXTENSIONS.get(e.reason_code)
-    exts = [reason] if reason is not None else []
-    if e.invalidity_date:
-        exts.append(_extension(x509.InvalidityDate(_utc(e.invalidity_date))))
-    when = times.get(e.revoked_at)
-    if when is None:
-        when = times[e.revoked_at] = _utc(e.revoked_at)
-    # the builder's constructor: its fluent setters copy the object once per call
-    return x509.RevokedCertificateBuilder(serial, when, exts).build()
+def _entries_of(crl_der: bytes) -> list[tuple[int, bytes]]:
+    """(serial, entry DER) of each revokedCertificates entry of a CRL."""
+    for item in _tbs_items(crl_der)[4:]:
+        if item[0] == der.SEQUENCE:  # revokedCertificates: the SEQUENCE after the times
+            body = der.read_tlv(item)[1]
+            out, pos = [], 0
+            while pos < len(body):
+                start = pos
+                _, value, pos = der.read_tlv(body, pos)
+                _, serial_raw, _ = der.read_tlv(value)
+                out.append((der.read_integer(serial_raw), body[start:pos]))
+            return out
+    return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,16 +317,31 @@ def build_crl(
     else:
         exts.append(x509.DeltaCRLIndicator(delta_base))
         critical.add(exts[-1].oid)
-    revoked = (cache or EntryCache()).build(entries)
-    builder = x509.CertificateRevocationListBuilder(
+    lines = (cache or EntryCache()).build(entries)
+    # cryptography makes and signs the CRL without entries (the version, algorithm, issuer,
+    # times and extensions, exactly as RFC 5280 lays them out); the entries, written as DER
+    # (``entry_der``), go in after the times, and the TBSCertList is signed again. One
+    # RevokedCertificate object per line would cost most of the build at 100,000 entries.
+    skeleton = x509.CertificateRevocationListBuilder(
         s.issuer.subject,
         _utc(now),
         _utc(next_update),
         [x509.Extension(v.oid, v.oid in critical, v) for v in exts],
-        revoked,
+        [],
+    ).sign(s.key, signature_hash(s.key))
+    skeleton_der = skeleton.public_bytes(serialization.Encoding.DER)
+    if not lines:
+        return BuiltCRL(skeleton_der, now, next_update, refresh_at)
+    items = _tbs_items(skeleton_der)
+    times_end = 5  # version, signature, issuer, thisUpdate, nextUpdate
+    tbs = der.tlv(
+        der.SEQUENCE,
+        b"".join([*items[:times_end], der.tlv(der.SEQUENCE, b"".join(lines)), *items[times_end:]]),
     )
-    crl = builder.sign(s.key, signature_hash(s.key))
-    return BuiltCRL(crl.public_bytes(serialization.Encoding.DER), now, next_update, refresh_at)
+    algorithm = der.read_sequence(skeleton_der)[1]
+    signature = sign_bytes(s.key, tbs)
+    crl_der = der.sequence(tbs, der.tlv(algorithm[0], algorithm[1]), der.tlv(0x03, b"\x00" + signature))
+    return BuiltCRL(crl_der, now, next_update, refresh_at)
 
 
 def _aki(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:

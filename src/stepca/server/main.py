@@ -104,6 +104,12 @@ Exit status: 0 after SIGTERM/SIGINT, 1 when the configuration cannot be loaded o
     "checks (default: the system's resolvers).",
 )
 @click.option(
+    "--metrics-address",
+    metavar="ADDRESS",
+    help="Serve Prometheus metrics at http://ADDRESS/metrics (overrides ca.json metricsAddress; "
+    "docs/metrics.md).",
+)
+@click.option(
     "--pidfile",
     type=click.Path(dir_okay=False),
     help="Write the PID of the main process (the one to send SIGHUP to) to this file.",
@@ -117,6 +123,7 @@ def cli(
     workers: int | None,
     body_timeout: str,
     max_connections: int,
+    metrics_address: str | None,
     pidfile: str | None,
     resolver: str,
 ) -> None:
@@ -152,16 +159,18 @@ def cli(
         log = ServerLog(loaded.config.logger.format)
         route_stdlib_logging(log)
         check_config(loaded, start_time)
-        _prepare_database(loaded)
+        _prepare_database(loaded, secrets.password(loaded.config))
     except (ConfigError, LoadError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
 
     from stepca.server.supervisor import Supervisor, parse_address
 
+    metrics_at = metrics_address if metrics_address is not None else loaded.config.metrics_address
     for name, value in (
         ("address", loaded.config.address),
         ("insecureAddress", loaded.config.insecure_address),
+        ("metricsAddress", metrics_at),
     ):
         try:
             if value or name == "address":
@@ -179,6 +188,7 @@ def cli(
         start_time=start_time,
         early_signals=_EARLY_SIGNALS,
         limits=limits,
+        metrics_address=metrics_at,
     )
     try:
         with _pidfile(pidfile):
@@ -232,8 +242,9 @@ def _pidfile(path: str | None) -> Iterator[None]:
             os.unlink(path)
 
 
-def _prepare_database(loaded: object) -> None:
-    """Create the database if needed and migrate the schema, before any worker starts."""
+def _prepare_database(loaded: object, password: bytes | None = None) -> None:
+    """Create the database if needed and migrate the schema, before any worker starts; with
+    ``authority.enableAdmin``, import the ca.json provisioners the first time."""
     from stepca.db.engine import ensure_database, make_engine, resolve_target
     from stepca.db.sql import SQLStore
     from stepca.server.loader import Loaded
@@ -245,6 +256,12 @@ def _prepare_database(loaded: object) -> None:
         store = SQLStore(make_engine(target, pool_size=1))
         try:
             store.migrate()
+            from stepca.admin import source
+
+            if source.enabled(loaded):
+                from stepca.admin.bootstrap import import_once
+
+                import_once(loaded, store, password)
         finally:
             store.close()
     except Exception as exc:

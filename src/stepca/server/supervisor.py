@@ -76,6 +76,9 @@ class Supervisor:
     sock: socket.socket = field(init=False)
     #: plain HTTP on ca.json's ``insecureAddress`` (revocation routes only), when set
     insecure_sock: socket.socket | None = field(init=False, default=None)
+    #: Prometheus /metrics (ca.json ``metricsAddress`` or ``--metrics-address``), when set
+    metrics_address: str = ""
+    metrics_sock: socket.socket | None = field(init=False, default=None)
     #: the address being bound (for the error message when it cannot be)
     binding: str = field(init=False, default="")
 
@@ -145,6 +148,7 @@ class Supervisor:
                 self.sock,
                 self.loaded,
                 self.insecure_sock,
+                self.metrics_sock,
             )
         except BaseException as exc:
             if not isinstance(exc, SystemExit | KeyboardInterrupt):
@@ -153,6 +157,17 @@ class Supervisor:
         finally:
             sys.stderr.flush()
             os._exit(code)
+
+    def _start_metrics(self) -> None:
+        """A private directory for every process's counters, made before the first fork (the
+        workers find it in their environment); the parent counts worker restarts."""
+        import tempfile
+
+        from stepca import metrics
+
+        self._metrics_dir = tempfile.mkdtemp(prefix="stepca-metrics-")  # 0700
+        metrics.prepare_directory(self._metrics_dir)
+        metrics.enable()
 
     def _signal(self, sig: int) -> None:
         for slot in self.slots:
@@ -168,6 +183,10 @@ class Supervisor:
         if self.insecure_address:
             self.binding = self.insecure_address
             self.insecure_sock = bind(self.insecure_address)
+        if self.metrics_address:
+            self.binding = self.metrics_address
+            self.metrics_sock = bind(self.metrics_address)
+            self._start_metrics()
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
             signal.signal(sig, self._on_signal)
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
@@ -305,6 +324,10 @@ class Supervisor:
                     continue
                 slot.pid = 0
                 self._reload_waiting.discard(pid)
+                if self.metrics_sock is not None:
+                    from stepca import metrics
+
+                    metrics.process_dead(pid)
                 if self._stopping:
                     continue
                 code = os.waitstatus_to_exitcode(status)
@@ -313,6 +336,10 @@ class Supervisor:
                     self._fatal(f"worker {slot.index} exited during start-up (exit code {code})")
                     continue
                 self.log.error("worker exited; restarting it", worker=slot.index, exit_code=code)
+                if self.metrics_sock is not None:
+                    from stepca import metrics
+
+                    metrics.worker_restarted()
                 self.log.flush()
                 if time.monotonic() - slot.started < RESTART_BACKOFF:
                     time.sleep(RESTART_BACKOFF)
@@ -337,5 +364,10 @@ class Supervisor:
         self.sock.close()
         if self.insecure_sock is not None:
             self.insecure_sock.close()
+        if self.metrics_sock is not None:
+            import shutil
+
+            self.metrics_sock.close()
+            shutil.rmtree(self._metrics_dir, ignore_errors=True)
         self.log.flush()
         return self._exit_code

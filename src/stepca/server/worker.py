@@ -22,21 +22,27 @@ from typing import Any
 
 from aiohttp import web
 
+from stepca import metrics
 from stepca.acme.dnsquery import Resolver
 from stepca.acme.service import AcmeService
 from stepca.acme.validation import Validator
+from stepca.admin import source as admin_source
+from stepca.admin.core import AdminCore
 from stepca.api.acme import ACME
+from stepca.api.admin import ADMIN
 from stepca.api.handlers import MAX_BODY
 from stepca.api.render import error_response
-from stepca.api.revocation import PUBLISHER
+from stepca.api.revocation import PUBLISHER, RESPONDER
 from stepca.api.routes import build_app
 from stepca.authority.authority import Authority
 from stepca.db.batch import AsyncStore
-from stepca.db.operations import RevokeOp
+from stepca.db.notify import ADMIN_CHANNEL
+from stepca.db.operations import IssueOp, RevokeOp
 from stepca.db.store import Store
 from stepca.errors import PayloadTooLarge, StepError
 from stepca.jobs import DEFAULT_LEASE_TIME, Job, Scheduler, Scope
 from stepca.redact import clean
+from stepca.revocation import ocsp
 from stepca.revocation.publisher import RevocationPublisher, settings_for
 from stepca.server import parent
 from stepca.server.loader import Loaded, LoadError, Secrets, load
@@ -51,6 +57,9 @@ from stepca.server.tls import (
     needs_renewal,
 )
 
+#: how often a worker polls the admin set's version (authority.enableAdmin): a change made on any
+#: instance is served by every worker within this and the time to build the new registry
+ADMIN_POLL_INTERVAL = 0.5
 #: how often a worker checks whether its server certificate reached 2/3 of its life
 CERT_CHECK_INTERVAL = min(60.0, SERVER_CERT_LIFETIME.total_seconds() / 10)
 SHUTDOWN_GRACE = 10.0
@@ -80,6 +89,10 @@ ACME_PURGE_GRACE = 24 * 3600
 #: how often one worker of the cluster checks whether a revocation list is due (at most; a
 #: quarter of crl.renewPeriod when that is shorter)
 REVOCATION_CHECK_INTERVAL = 60.0
+
+
+#: how often one worker of the cluster counts the certificates expiring within 24 hours
+METRICS_EXPIRING_INTERVAL = 60.0
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,9 @@ class WorkerOptions:
     job_lease_time: float = DEFAULT_LEASE_TIME
     #: seconds between checks for a due CRL/KRL ($STEPCA_REVOCATION_CHECK_SECONDS)
     revocation_check_interval: float = REVOCATION_CHECK_INTERVAL
+    metrics_expiring_interval: float = METRICS_EXPIRING_INTERVAL
+    #: seconds between polls of the admin set's version ($STEPCA_ADMIN_POLL_SECONDS)
+    admin_poll_interval: float = ADMIN_POLL_INTERVAL
 
     @staticmethod
     def tuning_from_environment() -> dict[str, float]:
@@ -129,6 +145,10 @@ class WorkerOptions:
             "revocation_check_interval": float(
                 env.get("STEPCA_REVOCATION_CHECK_SECONDS") or REVOCATION_CHECK_INTERVAL
             ),
+            "metrics_expiring_interval": float(
+                env.get("STEPCA_METRICS_EXPIRING_SECONDS") or METRICS_EXPIRING_INTERVAL
+            ),
+            "admin_poll_interval": float(env.get("STEPCA_ADMIN_POLL_SECONDS") or ADMIN_POLL_INTERVAL),
         }
 
     #: the supervisor: this worker exits when it is gone (see ``parent.py``)
@@ -207,6 +227,17 @@ def build_authority(loaded: Loaded, store: Store | None, start_time: float) -> A
     )
 
 
+#: how often a worker re-signs the OCSP responses past half their validity (and renews its
+#: delegated responder certificate when due)
+OCSP_REFRESH_INTERVAL = 30.0
+#: successful OCSP answers are logged as one line of counts per worker this often
+OCSP_SUMMARY_INTERVAL = 60.0
+
+
+def _ocsp_settings(loaded: Loaded) -> ocsp.OCSPSettings | None:
+    return ocsp.ocsp_settings(loaded.config, loaded.intermediate, loaded.intermediate_key)
+
+
 def revocation_check_interval(loaded: Loaded, configured: float) -> float:
     """The CRL job's period: ``configured``, or a quarter of the renewal period if shorter."""
     crl = loaded.config.crl
@@ -223,8 +254,13 @@ class Worker:
         sock: socket.socket,
         loaded: Loaded,
         insecure_sock: socket.socket | None = None,
+        metrics_sock: socket.socket | None = None,
     ) -> None:
         self.opts = opts
+        #: Prometheus /metrics (plain HTTP), when enabled: every worker answers for all
+        self.metrics_sock = metrics_sock
+        if metrics_sock is not None:
+            metrics.enable()
         self.sock = sock
         #: the plain-HTTP listener on ``insecureAddress`` (revocation routes only), if any
         self.insecure_sock = insecure_sock
@@ -234,7 +270,14 @@ class Worker:
         self.store, warning = open_store(loaded, opts.workers)
         if warning and opts.worker_index == 0:
             self.log.warning(warning)
-        self.runtime = Runtime(build_authority(loaded, self.store, opts.start_time), self.log)
+        #: authority.enableAdmin: the provisioner set from the database and its version
+        self._admin_docs: list[dict[str, Any]] | None = None
+        self._admin_version = 0
+        if admin_source.enabled(loaded):
+            state = self.store.admin_state_now()
+            self._admin_docs, self._admin_version = admin_source.documents(state), state.version
+        self.runtime = Runtime(self._build(loaded), self.log)
+        self.admin = AdminCore(self.store, lambda: self.loaded, lambda: self.runtime.current.issuer.cert)
         self.ssl_ctx = self._new_context(loaded)
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -270,6 +313,30 @@ class Worker:
                 scope=Scope.CLUSTER,
             )
         )
+        # the OCSP responder: answers from this worker's memory, replaced on revocations this
+        # worker records (the hook) and others record (the poll), re-signed by the refresh job
+        self.responder = ocsp.OCSPResponder(self.store)
+        self.responder.configure(_ocsp_settings(loaded))
+        self.store.after_commit(RevokeOp, self.responder.on_revocation)
+        self.jobs.add(Job("ocsp-poll-revocations", ocsp.POLL_INTERVAL, self.responder.poll))
+        self.jobs.add(Job("ocsp-refresh", OCSP_REFRESH_INTERVAL, self.responder.refresh))
+        self.jobs.add(Job("ocsp-summary", OCSP_SUMMARY_INTERVAL, self._ocsp_summary))
+        if metrics_sock is not None:
+            self.store.after_commit(IssueOp, metrics.on_issue)
+            self.store.after_commit(RevokeOp, metrics.on_revoke)
+            self.store.on_commit = metrics.commit
+            self.jobs.add(Job("metrics-ocsp", 1.0, self._ocsp_metrics))
+            self.jobs.add(
+                Job(
+                    "metrics-expiring",
+                    opts.metrics_expiring_interval,
+                    self._expiring_metrics,
+                    scope=Scope.CLUSTER,
+                    first_run=1.0,
+                )
+            )
+        self.jobs.add(Job("admin-poll", opts.admin_poll_interval, self._poll_admin))
+        self._stop_listening: Callable[[], None] | None = None
         self._grace = SHUTDOWN_GRACE
         self._orphan = False
         self._handshaking = 0
@@ -293,12 +360,15 @@ class Worker:
         app = build_app(self.runtime)
         app[PUBLISHER] = self.publisher
         app[ACME] = self.acme
+        app[RESPONDER] = self.responder
+        app[ADMIN] = self.admin
         app.middlewares.append(self._bounded_body)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
         await runner.setup()
         server = runner.server
         assert server is not None
         insecure_runner = await self._start_insecure()
+        metrics_runner = await self._start_metrics()
 
         def protocol() -> web.RequestHandler:
             return _Protocol(
@@ -327,7 +397,12 @@ class Worker:
         self._status("ready")
         await self.runtime.current.provisioners.start()
         self.jobs.start()
+        listening = self._listen_admin()
         await self._stopping.wait()
+        if listening is not None:
+            listening.cancel()
+            if self._stop_listening is not None:
+                await loop.run_in_executor(None, self._stop_listening)
         # stop accepting first, and close this process's copy of the listening socket
         accepting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -339,9 +414,12 @@ class Worker:
         await runner.cleanup()
         if insecure_runner is not None:
             await insecure_runner.cleanup()
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await self.publisher.close()
         if self.acme.validator is not None:
             await self.acme.validator.close()
+        await self._ocsp_summary()  # what was answered since the last summary
         self.log.flush()
         await loop.run_in_executor(None, self.store.close)
 
@@ -352,10 +430,42 @@ class Worker:
             return None
         app = build_app(self.runtime, insecure=True)
         app[PUBLISHER] = self.publisher
+        app[RESPONDER] = self.responder
+        app.middlewares.append(self._bounded_body)  # OCSP requests have bodies
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
         await runner.setup()
         await web.SockSite(runner, self.insecure_sock, shutdown_timeout=SHUTDOWN_GRACE).start()
         return runner
+
+    async def _ocsp_metrics(self) -> None:
+        metrics.ocsp_counts(self.responder.stats)
+
+    async def _expiring_metrics(self) -> None:
+        start, end = metrics.expiring_window()
+        for kind in ("x509", "ssh"):
+            metrics.expiring(kind, await self.store.count_expiring(kind, start, end))
+
+    async def _start_metrics(self) -> web.AppRunner | None:
+        """``GET /metrics`` on ``metricsAddress``: every process's counters, read from their
+        files in a thread (a scrape never blocks requests)."""
+        if self.metrics_sock is None:
+            return None
+
+        async def serve(request: web.Request) -> web.Response:
+            body, ctype = await asyncio.get_running_loop().run_in_executor(None, metrics.render)
+            return web.Response(body=body, headers={"Content-Type": ctype})
+
+        app = web.Application()
+        app.router.add_get("/metrics", serve)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
+        await runner.setup()
+        await web.SockSite(runner, self.metrics_sock, shutdown_timeout=SHUTDOWN_GRACE).start()
+        return runner
+
+    async def _ocsp_summary(self) -> None:
+        counts = self.responder.summary()
+        if counts is not None:
+            self.log.info("ocsp responses", worker=self.opts.worker_index, **counts)
 
     def _on_sigterm(self) -> None:
         # SIGTERM is also the parent-death signal: tell the two apart by who our parent is
@@ -524,6 +634,81 @@ class Worker:
             except Exception as exc:
                 self.log.error("server certificate renewal failed", error=str(exc))
 
+    def _build(self, loaded: Loaded, docs: list[dict[str, Any]] | None = None) -> Authority:
+        """The authority of ``loaded``; with remote administration its provisioners are the
+        database's (``docs``, or the last set read) instead of ca.json's."""
+        docs = docs if docs is not None else self._admin_docs
+        if admin_source.enabled(loaded) and docs is not None:
+            loaded = admin_source.with_provisioners(loaded, docs)
+        return build_authority(loaded, self.store, self.opts.start_time)
+
+    def _listen_admin(self) -> asyncio.Task[None] | None:
+        """PostgreSQL: poll at once when an admin change is notified (the 0.5 s poll stays)."""
+        if not admin_source.enabled(self.loaded):
+            return None
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def notified() -> None:  # on the listener's thread
+            loop.call_soon_threadsafe(wake.set)
+
+        self._stop_listening = self.store.listen(ADMIN_CHANNEL, notified)
+        if self._stop_listening is None:
+            return None
+
+        async def on_notify() -> None:
+            while True:
+                await wake.wait()
+                wake.clear()
+                await self._poll_admin()
+
+        return loop.create_task(on_notify(), name="admin-listen")
+
+    async def _poll_admin(self) -> None:
+        """One primary-key read; when the admin set's version moved, build the authority with the
+        new provisioners beside the current one and swap the reference, as a SIGHUP does (the
+        requests in flight finish on the old set)."""
+        if not admin_source.enabled(self.loaded):
+            return
+        try:
+            version = await self.store.admin_version()
+        except Exception as exc:
+            self.log.warning("could not read the admin set's version", error=str(exc))
+            return
+        if version == self._admin_version:
+            return
+        async with self._reload_lock:
+            loop = asyncio.get_running_loop()
+            started = time.perf_counter()
+            try:
+                state = await self.store.admin_state()
+            except Exception as exc:  # the next tick reads it again
+                self.log.warning("could not read the admin set", error=str(exc))
+                return
+            try:
+                docs = admin_source.documents(state)
+                authority = await loop.run_in_executor(None, self._build, self.loaded, docs)
+            except Exception as exc:
+                # refused at write time, so only a set written by something else: not retried
+                # every tick, the next change is loaded again
+                self._admin_version = state.version
+                self.log.error(
+                    "could not load the provisioners of the database: keeping the previous set",
+                    error=str(exc),
+                )
+                return
+            await authority.provisioners.start()
+            previous, self.runtime.current = self.runtime.current, authority
+            loop.call_later(SHUTDOWN_GRACE, lambda: loop.create_task(previous.provisioners.close()))
+            self._admin_docs, self._admin_version = docs, state.version
+            self.log.info(
+                "provisioners changed",
+                worker=self.opts.worker_index,
+                version=state.version,
+                provisioners=len(authority.provisioners),
+                duration=round(time.perf_counter() - started, 3),
+            )
+
     async def reload(self) -> None:
         """Re-read ca.json from the same path; on any error keep serving the old configuration."""
         done = False
@@ -543,9 +728,7 @@ class Worker:
                         f"{loaded.path}: the db block changed: restart step-ca to use another database"
                     )
                 check_tls_config(loaded.config.tls)
-                authority = await loop.run_in_executor(
-                    None, build_authority, loaded, self.store, self.opts.start_time
-                )
+                authority = await loop.run_in_executor(None, self._build, loaded)
                 chain, key, nb, na = await loop.run_in_executor(
                     None,
                     issue_server_certificate,
@@ -570,6 +753,7 @@ class Worker:
             self.log.format = loaded.config.logger.format
             if self.publisher.configure(*settings_for(loaded, authority)):
                 self.publisher.rebuild_soon()
+            self.responder.configure(_ocsp_settings(loaded))
             try:
                 apply_tls_settings(self.ssl_ctx, loaded.config.tls, _trusted(authority))
                 load_chain_into(self.ssl_ctx, chain, key)
@@ -642,7 +826,11 @@ def _trusted(authority: Authority) -> list[str]:
 
 
 def run_worker(
-    opts: WorkerOptions, sock: socket.socket, loaded: Loaded, insecure_sock: socket.socket | None = None
+    opts: WorkerOptions,
+    sock: socket.socket,
+    loaded: Loaded,
+    insecure_sock: socket.socket | None = None,
+    metrics_sock: socket.socket | None = None,
 ) -> None:
     try:
         import uvloop
@@ -650,7 +838,7 @@ def run_worker(
         uvloop.install()
     except ImportError:
         pass
-    worker = Worker(opts, sock, loaded, insecure_sock)
+    worker = Worker(opts, sock, loaded, insecure_sock, metrics_sock)
     profile_dir = os.environ.get("STEPCA_PROFILE_DIR")
     if profile_dir:  # developers: cProfile each worker (see docs/benchmarks.md)
         import cProfile

@@ -1,4 +1,4 @@
-"""ACME accounts, orders, authorizations, challenges, nonces and EAB keys (migration v4).
+"""ACME accounts, orders, authorizations, challenges, nonces and EAB keys (migration v6).
 
 Every rule that must hold across instances is a database constraint or a conditional update:
 a nonce is used once (primary key), one key is one account per provisioner (unique index), a

@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, and_, func, insert, or_, select
 
 from stepca.db import schema
 from stepca.db.dialect import Dialect
 from stepca.db.operations import IssueOp, Outcome
 from stepca.db.queries import tokens
 from stepca.db.queries._registry import STORED, executor
-from stepca.db.records import CertificateRecord, TokenReusedError
+from stepca.db.records import CertificateQuery, CertificateRecord, CertificateRow, TokenReusedError
 
 COLUMNS = (
     "serial",
@@ -62,6 +62,77 @@ def get(conn: Connection, serial: str, kind: str) -> CertificateRecord | None:
 def count(conn: Connection, kind: str) -> int:
     t = schema.certificates
     return int(conn.execute(select(func.count()).select_from(t).where(t.c.kind == kind)).scalar_one())
+
+
+def list_page(conn: Connection, q: CertificateQuery) -> list[CertificateRow]:
+    """A page of the inventory (``CertificateQuery``): one index range (``not_after``, or
+    ``(provisioner, not_after)``, or ``subject``) in expiry order, each row checked against the
+    revocations' primary key."""
+    t, r = schema.certificates, schema.revocations
+    stmt = (
+        select(
+            t.c.serial,
+            t.c.kind,
+            t.c.provisioner,
+            t.c.subject,
+            t.c.not_before,
+            t.c.not_after,
+            t.c.origin,
+            t.c.created_at,
+            r.c.revoked_at,
+            r.c.reason_code,
+        )
+        .select_from(t.outerjoin(r, (r.c.serial == t.c.serial) & (r.c.kind == t.c.kind)))
+        .where(t.c.kind == q.kind)
+    )
+    if q.provisioner:
+        stmt = stmt.where(t.c.provisioner == q.provisioner)
+    if q.subject:
+        stmt = stmt.where(t.c.subject == q.subject)
+    if q.revoked is True:
+        stmt = stmt.where(r.c.serial.is_not(None))
+    elif q.revoked is False:
+        stmt = stmt.where(r.c.serial.is_(None))
+    if q.not_after_from:
+        stmt = stmt.where(t.c.not_after >= q.not_after_from)
+    if q.not_after_to:
+        stmt = stmt.where(t.c.not_after < q.not_after_to)
+    if q.after is not None:
+        not_after, serial = q.after
+        # the first term bounds the index range (the OR alone makes some planners scan from the start)
+        stmt = stmt.where(
+            t.c.not_after >= not_after,
+            or_(t.c.not_after > not_after, and_(t.c.not_after == not_after, t.c.serial > serial)),
+        )
+    stmt = stmt.order_by(t.c.not_after, t.c.serial).limit(max(1, min(q.limit, 1000)))
+    return [
+        CertificateRow(
+            serial=row.serial,
+            kind=row.kind,
+            provisioner=row.provisioner,
+            subject=row.subject,
+            not_before=row.not_before,
+            not_after=row.not_after,
+            origin=row.origin,
+            created_at=row.created_at,
+            revoked_at=row.revoked_at or 0,
+            reason_code=row.reason_code or 0,
+        )
+        for row in conn.execute(stmt)
+    ]
+
+
+def count_expiring(conn: Connection, kind: str, start: int, end: int) -> int:
+    """Certificates of ``kind`` whose validity ends in [start, end) and that are not revoked
+    (a range of the ``not_after`` index, each checked against the revocations' primary key)."""
+    t, r = schema.certificates, schema.revocations
+    revoked = select(r.c.serial).where(r.c.serial == t.c.serial, r.c.kind == t.c.kind).exists()
+    stmt = (
+        select(func.count())
+        .select_from(t)
+        .where(t.c.kind == kind, t.c.not_after >= start, t.c.not_after < end, ~revoked)
+    )
+    return int(conn.execute(stmt).scalar_one())
 
 
 def ssh_blobs(conn: Connection, valid_at: int | None) -> list[bytes]:

@@ -1,0 +1,148 @@
+"""The admin API (``/admin/...``), smallstep's paths and JSON bodies (``authority/admin/api``):
+provisioners by name, admins by id. Each handler: authorize the admin token (``Authorization``
+header), parse, one call to the worker's ``AdminCore``, render."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from stepca.admin.core import AdminCore
+from stepca.api.handlers import read_json
+from stepca.errors import BadRequest, NotFound
+
+if TYPE_CHECKING:
+    from stepca.admin.core import Caller
+    from stepca.api.handlers import Handler
+    from stepca.authority.authority import Authority
+
+#: the worker's admin core, set on the HTTPS app
+ADMIN = web.AppKey("stepca.admin.core", AdminCore)
+
+
+def _json(body: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+async def _caller(request: web.Request, fields: dict[str, Any]) -> tuple[AdminCore, Caller]:
+    core = request.app.get(ADMIN)
+    if core is None:
+        raise NotFound()
+    caller = await core.authorize(
+        request.headers.get("Authorization"), request.method, _paths(request), request.remote or ""
+    )
+    fields["admin"] = caller.subject
+    return core, caller
+
+
+def _paths(request: web.Request) -> tuple[str, ...]:
+    """The paths the token's audience may name: the request's, decoded (smallstep's
+    ``r.URL.Path``) or as sent, with or without the /1.0 prefix."""
+    raw = request.raw_path.split("?", 1)[0]
+    out = {request.path, raw}
+    return tuple(sorted(out | {p[4:] for p in out if p.startswith("/1.0/admin/")}))
+
+
+def _page(request: web.Request) -> tuple[str, int]:
+    cursor = request.query.get("cursor", "")
+    raw = request.query.get("limit", "")
+    if raw and not raw.isdigit():
+        raise BadRequest(f"limit '{raw}' is not an integer")
+    return cursor, int(raw or 0)
+
+
+async def get_provisioners(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    core, _ = await _caller(request, fields)
+    return _json(await core.list_provisioners(*_page(request)))
+
+
+async def get_provisioner(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    core, _ = await _caller(request, fields)
+    return _json(await core.get_provisioner(request.match_info["name"]))
+
+
+async def create_provisioner(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    core, caller = await _caller(request, fields)
+    return _json(await core.create_provisioner(caller, await read_json(request)), 201)
+
+
+async def update_provisioner(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    core, caller = await _caller(request, fields)
+    return _json(await core.update_provisioner(caller, request.match_info["name"], await read_json(request)))
+
+
+async def delete_provisioner(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    core, caller = await _caller(request, fields)
+    return _json(await core.delete_provisioner(caller, request.match_info["name"]))
+
+
+async def get_admins(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    core, _ = await _caller(request, fields)
+    return _json(await core.list_admins(*_page(request)))
+
+
+async def get_admin(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    core, _ = await _caller(request, fields)
+    return _json(await core.get_admin(request.match_info["id"]))
+
+
+async def create_admin(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    core, caller = await _caller(request, fields)
+    return _json(await core.create_admin(caller, await read_json(request)), 201)
+
+
+async def update_admin(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    core, caller = await _caller(request, fields)
+    return _json(await core.update_admin(caller, request.match_info["id"], await read_json(request)))
+
+
+async def delete_admin(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    core, caller = await _caller(request, fields)
+    return _json(await core.delete_admin(caller, request.match_info["id"]))
+
+
+async def _reader(request: web.Request, fields: dict[str, Any]) -> Caller:
+    core = request.app.get(ADMIN)
+    if core is None:
+        raise NotFound()
+    caller = await core.authorize_reader(
+        request.headers.get("Authorization"), _paths(request), request.remote or ""
+    )
+    fields["admin"] = caller.subject
+    return caller
+
+
+async def get_certificates(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    """The inventory, a page at a time (``stepca.admin.inventory``; stepca's own route)."""
+    await _reader(request, fields)
+    from stepca.admin.inventory import Inventory
+
+    return _json(await Inventory(ca.store).page(dict(request.query)))
+
+
+async def get_certificate(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    await _reader(request, fields)
+    from stepca.admin.inventory import Inventory
+
+    kind = request.query.get("kind", "x509")
+    if kind not in ("x509", "ssh"):
+        raise BadRequest("kind must be one of x509, ssh")
+    return _json(await Inventory(ca.store).export(request.match_info["serial"], kind))
+
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "admin/provisioners", get_provisioners),
+    ("POST", "admin/provisioners", create_provisioner),
+    ("GET", "admin/provisioners/{name}", get_provisioner),
+    ("PUT", "admin/provisioners/{name}", update_provisioner),
+    ("DELETE", "admin/provisioners/{name}", delete_provisioner),
+    ("GET", "admin/admins", get_admins),
+    ("POST", "admin/admins", create_admin),
+    ("GET", "admin/admins/{id}", get_admin),
+    ("PATCH", "admin/admins/{id}", update_admin),
+    ("DELETE", "admin/admins/{id}", delete_admin),
+    ("GET", "admin/certificates", get_certificates),
+    ("GET", "admin/certificates/{serial}", get_certificate),
+]
