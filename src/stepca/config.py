@@ -342,6 +342,34 @@ class OCSPConfig(_Model):
         return self
 
 
+class ExpiryWarningsConfig(_Model):
+    """ca.json ``expiryWarnings`` (stepca's own block; docs/inventory.md): report certificates
+    that near their end without having been renewed, once each, as a log line and optionally a
+    webhook. ``within``: how close to its end (default 24h; a certificate is also only reported
+    past two thirds of its life, when its client should have renewed it); ``checkEvery``
+    (default 5m); ``webhookURL`` and ``webhookSecret`` (HMAC-SHA256 of the body in
+    ``X-Stepca-Signature``)."""
+
+    within: Duration = timedelta(hours=24)
+    check_every: Duration = Field(timedelta(minutes=5), alias="checkEvery")
+    webhook_url: str = Field("", alias="webhookURL")
+    webhook_secret: str = Field("", alias="webhookSecret")
+
+    @field_validator("within", "check_every")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a duration greater than 0")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
 class CAConfig(_Model):
     root: str | list[str]
     federated_roots: list[str] | None = Field(None, alias="federatedRoots")
@@ -362,6 +390,7 @@ class CAConfig(_Model):
     common_name: str = Field("Step Online CA", alias="commonName")
     crl: CRLConfig | None = None
     ocsp: OCSPConfig | None = None
+    expiry_warnings: ExpiryWarningsConfig | None = Field(None, alias="expiryWarnings")
 
     @field_validator("logger", mode="before")
     @classmethod

@@ -170,3 +170,45 @@ def test_without_remote_administration(tmp_path: Path) -> None:
         assert status == 401 and "is not an admin provisioner" in body["message"]
     finally:
         ca.stop()
+
+
+def test_the_audit_log(tmp_path: Path) -> None:
+    """Issuance, renewal (mTLS) and revocation each leave one audit line in their transaction:
+    action, certificate, names, provisioner, credential (the token's id, or the client
+    certificate), remote address."""
+    pki = make_pki(tmp_path)
+    pki.edit_config(lambda cfg: cfg["authority"].__setitem__("adminProvisioners", ["admin@example.com"]))
+    ca = start_ca(pki, workers=2)
+    try:
+        crt, key = tmp_path / "a.crt", tmp_path / "a.key"
+        pki.step("ca", "certificate", "audited.example.com", str(crt), str(key), "--san", "audited.example.com",
+                 "--san", "10.0.0.7", "--provisioner-password-file", str(pki.password_file))  # fmt: skip
+        first = x509.load_pem_x509_certificate(crt.read_bytes()).serial_number
+        pki.step("ca", "renew", str(crt), str(key), "--force")
+        second = x509.load_pem_x509_certificate(crt.read_bytes()).serial_number
+        pki.step("ca", "revoke", str(second), "--provisioner-password-file", str(pki.password_file))
+        creds = admin_credentials(ca, pki, "auditor@example.com")
+        status, body = call(ca, creds, "GET", f"/admin/audit?serial={first}")
+        assert status == 200, body
+        (issued,) = body["events"]
+        assert issued["action"] == "sign" and issued["kind"] == "x509"
+        assert issued["subject"] == "audited.example.com" and issued["names"] == [
+            "audited.example.com",
+            "10.0.0.7",
+        ]
+        assert issued["provisioner"] == "admin@example.com" and issued["remote"] == "127.0.0.1"
+        assert issued["credential"] and not issued["credential"].startswith("cert:")  # the token's id
+        status, body = call(ca, creds, "GET", f"/admin/audit?serial={second}")
+        actions = {e["action"]: e for e in body["events"]}
+        assert set(actions) == {"renew", "revoke"}
+        assert actions["renew"]["credential"] == f"cert:{first}"  # mTLS with the old certificate
+        assert actions["renew"]["names"] == ["audited.example.com", "10.0.0.7"]
+        assert actions["revoke"]["provisioner"] == "admin@example.com" and actions["revoke"]["credential"]
+        status, body = call(ca, creds, "GET", "/admin/audit?limit=2")
+        assert (
+            status == 200 and len(body["events"]) == 2 and body["events"][0]["at"] >= body["events"][1]["at"]
+        )
+        assert call(ca, None, "GET", "/admin/audit")[0] == 401
+        assert call(ca, creds, "GET", "/admin/audit?serial=abc")[0] == 400
+    finally:
+        ca.stop()

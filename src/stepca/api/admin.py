@@ -132,6 +132,18 @@ async def get_certificate(request: web.Request, ca: Authority, fields: dict[str,
     return _json(await Inventory(ca.store).export(request.match_info["serial"], kind))
 
 
+async def get_audit(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    """The audit log of certificate events, newest first (``serial``, ``limit`` <= 1000)."""
+    await _reader(request, fields)
+    serial = request.query.get("serial", "")
+    if serial and not serial.isdigit():
+        raise BadRequest("serial must be a decimal number")
+    raw = request.query.get("limit", "") or "100"
+    if not raw.isdigit():
+        raise BadRequest(f"limit '{raw[:20]}' is not an integer")
+    return _json({"events": await ca.store.audit_events(serial, max(1, min(int(raw), 1000)))})
+
+
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "admin/provisioners", get_provisioners),
     ("POST", "admin/provisioners", create_provisioner),
@@ -145,4 +157,5 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("DELETE", "admin/admins/{id}", delete_admin),
     ("GET", "admin/certificates", get_certificates),
     ("GET", "admin/certificates/{serial}", get_certificate),
+    ("GET", "admin/audit", get_audit),
 ]

@@ -26,6 +26,7 @@ from stepca.messages import (
     VersionResponse,
 )
 from stepca.redact import MESSAGE_LIMIT, clean
+from stepca.requestctx import remote_address
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -68,6 +69,7 @@ def endpoint(ref: AuthorityRef, fn: Handler) -> Callable[[web.Request], Awaitabl
     async def handle(request: web.Request) -> web.Response:
         started = time.perf_counter()
         fields: dict[str, Any] = {}
+        remote_address.set(request.remote or "")  # this request's task only (the audit log)
         try:
             response = await fn(request, ref.current, fields)
         except StepError as exc:

@@ -226,6 +226,8 @@ class Authority:
             provisioner=provisioner,
             subject=_cn(old),
             origin=origin,
+            credential=f"cert:{serial_str(old.serial_number)}",
+            names=_san_names(old),
         )
 
     async def renew_with_token(self, ott: str) -> Issued:
@@ -262,7 +264,7 @@ class Authority:
         if invalidity_date > now + 60:
             raise BadRequest("invalidityDate cannot be in the future")
         token: UsedToken | None = None
-        provisioner_id = ""
+        provisioner_id = provisioner_name = ""
         if ott:
             tok = ParsedToken.parse(ott)
             provisioner = await self.provisioner_for(tok)
@@ -270,7 +272,7 @@ class Authority:
             if not opts.any_serial and normalize_serial(opts.serial) != serial:
                 raise Unauthorized("token subject does not match the serial number to revoke")
             token = UsedToken(opts.token_id, provisioner.id, opts.token_expires)
-            provisioner_id = provisioner.id
+            provisioner_id, provisioner_name = provisioner.id, provisioner.name
         elif mtls_cert is not None:
             if serial_str(mtls_cert.serial_number) != serial:
                 raise Unauthorized(
@@ -279,7 +281,7 @@ class Authority:
             if not _issued_by(mtls_cert, self.issuer.cert):
                 raise Unauthorized("the client certificate was not issued by this certificate authority")
             p = self.provisioners.for_certificate(mtls_cert)
-            provisioner_id = p.id if p else ""
+            provisioner_id, provisioner_name = (p.id, p.name) if p else ("", "")
         else:
             raise Unauthorized("revoke requires a token or a client certificate")
         record = await self.store.get_certificate(serial)
@@ -297,6 +299,16 @@ class Authority:
                     invalidity_date=max(0, invalidity_date),
                 ),
                 token=token,
+                audit=self.services.audit(
+                    "revoke",
+                    "x509",
+                    serial,
+                    record.subject if record else "",
+                    (),
+                    provisioner_name,
+                    token,
+                    f"cert:{serial}" if mtls_cert is not None and not ott else "",
+                ),
             )
         )
 
@@ -417,3 +429,11 @@ def _tls_options(raw: dict[str, Any]) -> dict[str, Any] | None:
 
 
 __all__ = ["Authority", "Forbidden", "Issued", "build_audiences", "load_csr", "normalize_serial"]
+
+
+def _san_names(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return ()
+    return tuple(str(n.value) for n in san)

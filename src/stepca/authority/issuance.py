@@ -48,16 +48,21 @@ class Issuance:
         subject: str,
         origin: str,
         token: UsedToken | None = None,
+        credential: str = "",
+        names: tuple[str, ...] | None = None,
     ) -> Issued:
         """Sign ``leaf``, record it (with the token that authorized it, single use) and return it.
 
         The certificate is returned only once the store says it is durably recorded.
         """
         cert, der = self.issuer.issue(leaf)
+        serial = str(cert.serial_number)
+        if names is None:
+            names = tuple(str(n.value) for n in leaf.sans) if leaf.sans is not None else ()
         await self.services.record(
             IssueOp(
                 cert=CertificateRecord(
-                    serial=str(cert.serial_number),
+                    serial=serial,
                     der=der,
                     provisioner=provisioner.name,
                     subject=subject,
@@ -66,6 +71,9 @@ class Issuance:
                     origin=origin,
                 ),
                 token=token,
+                audit=self.services.audit(
+                    origin, "x509", serial, subject, names, provisioner.name, token, credential
+                ),
             )
         )
         return Issued(

@@ -11,9 +11,10 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from stepca.db.records import AlreadyRevokedError, StoreUnavailable, TokenReusedError
+from stepca.db.records import AlreadyRevokedError, AuditEvent, StoreUnavailable, TokenReusedError, UsedToken
 from stepca.errors import BadRequest, StepError, Unauthorized
 from stepca.provisioner.base import ParsedToken, Provisioner, TokenContext
+from stepca.requestctx import remote_address
 
 if TYPE_CHECKING:
     from stepca.db.operations import Operation
@@ -56,6 +57,30 @@ class Services:
         if provisioner.fetches_keys:
             await provisioner.prepare(tok)
         return provisioner
+
+    @staticmethod
+    def audit(
+        action: str,
+        kind: str,
+        serial: str,
+        subject: str,
+        names: tuple[str, ...],
+        provisioner: str,
+        token: UsedToken | None = None,
+        credential: str = "",
+    ) -> AuditEvent:
+        """The audit line of a certificate event: the credential is the token's id (or
+        ``credential``: ``cert:<serial>`` for mTLS), the remote address the request's."""
+        return AuditEvent(
+            action=action,
+            kind=kind,
+            serial=serial,
+            subject=subject,
+            names=names,
+            provisioner=provisioner,
+            credential=token.token_id if token is not None else credential,
+            remote=remote_address.get(),
+        )
 
     async def record(self, op: Operation) -> None:
         """Apply a write; the typed refusals become API errors, anything else a 500 (logged)."""

@@ -229,9 +229,10 @@ class SSHAuthority:
             )
         )
         await self.services.record(
-            IssueOp(
-                cert=_record(cert, blob, provisioner, "sign"),
-                token=UsedToken(opts.token_id, provisioner.id, opts.token_expires),
+            self._issue_op(
+                cert,
+                _record(cert, blob, provisioner, "sign"),
+                UsedToken(opts.token_id, provisioner.id, opts.token_expires),
             )
         )
         add_user_blob = None
@@ -306,7 +307,7 @@ class SSHAuthority:
                 critical_options=((b"force-command", command.encode()),),
             )
         )
-        await self.services.record(IssueOp(cert=_record(cert, blob, provisioner, "sign")))
+        await self.services.record(self._issue_op(cert, _record(cert, blob, provisioner, "sign"), None))
         return blob
 
     def _issue(self, spec: _CertSpec) -> tuple[SSHCertificate, bytes]:
@@ -377,6 +378,15 @@ class SSHAuthority:
                     kind="ssh",
                 ),
                 token=UsedToken(opts.token_id, provisioner.id, opts.token_expires),
+                audit=self.services.audit(
+                    "ssh-revoke",
+                    "ssh",
+                    serial,
+                    record.subject if record else "",
+                    (),
+                    provisioner.name,
+                    UsedToken(opts.token_id, provisioner.id, opts.token_expires),
+                ),
             )
         )
 
@@ -422,12 +432,21 @@ class SSHAuthority:
             )
         )
         await self.services.record(
-            IssueOp(
-                cert=_record(cert, blob, pop.provisioner, origin),
-                token=UsedToken(pop.token_id, pop.provisioner.id, pop.token_expires),
+            self._issue_op(
+                cert,
+                _record(cert, blob, pop.provisioner, origin),
+                UsedToken(pop.token_id, pop.provisioner.id, pop.token_expires),
             )
         )
         return SSHIssued(blob, cert, pop.provisioner)
+
+    def _issue_op(self, cert: SSHCertificate, record: CertificateRecord, token: UsedToken | None) -> IssueOp:
+        """The write of an SSH certificate with its audit line (the principals are its names)."""
+        names = tuple(p.decode(errors="replace") for p in cert.valid_principals)
+        audit = self.services.audit(
+            f"ssh-{record.origin}", "ssh", record.serial, record.subject, names, record.provisioner, token
+        )
+        return IssueOp(cert=record, token=token, audit=audit)
 
     # ------------------------------------------------------------------ read-only
 

@@ -31,7 +31,7 @@ from stepca.db.acme_records import (
     OrderRecord,
 )
 from stepca.db.operations import Operation, Outcome
-from stepca.db.queries import acme, admin, certificates, crls, leases, revocations, tokens
+from stepca.db.queries import acme, admin, audit, certificates, crls, expiry, leases, revocations, tokens
 from stepca.db.records import (
     AdminState,
     AuditRecord,
@@ -129,8 +129,17 @@ class AsyncStore:
     async def count_certificates(self, kind: str = "x509") -> int:
         return await self._read(certificates.count, kind)
 
+    async def audit_events(self, serial: str = "", limit: int = 100) -> list[dict[str, Any]]:
+        return await self._read(audit.events, serial, limit)
+
     async def list_certificates(self, query: CertificateQuery) -> list[CertificateRow]:
         return await self._read(certificates.list_page, query)
+
+    async def expiry_due(self, now: int, within: int, limit: int = 500) -> list[CertificateRow]:
+        return await self._read(expiry.due, now, within, limit)
+
+    async def purge_expiry_notices(self, before: int) -> int:
+        return await self._write_now(expiry.purge, before)
 
     async def count_expiring(self, kind: str, start: int, end: int) -> int:
         return await self._read(certificates.count_expiring, kind, start, end)

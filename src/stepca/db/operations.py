@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from stepca.db.records import (
     AdminRecord,
+    AuditEvent,
     AuditRecord,
     CertificateRecord,
     CRLRecord,
@@ -36,6 +37,8 @@ class IssueOp(Operation):
 
     cert: CertificateRecord
     token: UsedToken | None = None
+    #: its audit log line (same transaction)
+    audit: AuditEvent | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,7 @@ class RevokeOp(Operation):
 
     revocation: RevocationRecord
     token: UsedToken | None = None
+    audit: AuditEvent | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +83,13 @@ class AdminChangeOp(Operation):
 
 
 __all__ = ["AdminChangeOp", "IssueOp", "Operation", "Outcome", "PublishCRLOp", "RevokeOp", "UseTokenOp"]
+
+
+@dataclass(frozen=True, slots=True)
+class NoteExpiryOp(Operation):
+    """The expiry warning for a certificate went out: never again (``stepca.expiry``)."""
+
+    serial: str
+    kind: str
+    not_after: int
+    notified_at: int

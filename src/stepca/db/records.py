@@ -186,3 +186,20 @@ class CertificateRow:
     #: 0 when not revoked
     revoked_at: int = 0
     reason_code: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One certificate event for the audit log, written in the transaction of the change:
+    what (``action``: sign, renew, rekey, acme, revoke, ssh-sign, ...), which certificate, who
+    (the provisioner and the credential: a token id, or ``cert:<serial>`` for mTLS), and from
+    where (the client's address)."""
+
+    action: str
+    kind: str
+    serial: str
+    subject: str
+    names: tuple[str, ...] = ()
+    provisioner: str = ""
+    credential: str = ""
+    remote: str = ""

@@ -161,6 +161,36 @@ admin_config = Table(
     **TABLE_OPTIONS,
 )
 
+# version 5: the audit log of certificate events (stepca.db.queries.audit)
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("kind", Key(8), nullable=False),
+    Column("serial", Key(80), nullable=False),
+    Column("subject", String(1024), nullable=False),
+    Column("names", Blob, nullable=False),
+    Column("provisioner", String(255), nullable=False),
+    Column("credential", String(255), nullable=False),
+    Column("remote", String(255), nullable=False),
+    **TABLE_OPTIONS,
+)
+Index("ix_audit_events_at", audit_events.c.at_ms)
+Index("ix_audit_events_serial", audit_events.c.serial)
+
+# version 5: the certificates the expiry warnings reported (stepca.expiry)
+expiry_notices = Table(
+    "expiry_notices",
+    metadata,
+    Column("serial", Key(80), primary_key=True),
+    Column("kind", Key(8), primary_key=True),
+    Column("notified_at", BigInteger, nullable=False),
+    Column("not_after", BigInteger, nullable=False, index=True),
+    **TABLE_OPTIONS,
+)
+
 # version 6: the ACME server (stepca.acme; see stepca.db.migrations.v6)
 acme_secrets = Table(
     "acme_secrets",

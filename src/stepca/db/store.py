@@ -14,7 +14,7 @@ group-commit batch never fails the others. Unexpected database failures raise
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from stepca.db.acme_records import (
     AccountRecord,
@@ -51,9 +51,19 @@ class Store(Protocol):
 
     async def count_certificates(self, kind: str = "x509") -> int: ...
 
+    async def audit_events(self, serial: str = "", limit: int = 100) -> list[dict[str, Any]]:
+        """The audit log of certificate events, newest first (of one serial when given)."""
+        ...
+
     async def list_certificates(self, query: CertificateQuery) -> list[CertificateRow]:
         """A page of the certificate inventory (see ``CertificateQuery``)."""
         ...
+
+    async def expiry_due(self, now: int, within: int, limit: int = 500) -> list[CertificateRow]:
+        """Certificates due an expiry warning (``stepca.db.queries.expiry.due``)."""
+        ...
+
+    async def purge_expiry_notices(self, before: int) -> int: ...
 
     async def count_expiring(self, kind: str, start: int, end: int) -> int:
         """Certificates of ``kind`` not revoked whose validity ends in [start, end)."""

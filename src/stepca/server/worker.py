@@ -40,6 +40,8 @@ from stepca.db.notify import ADMIN_CHANNEL
 from stepca.db.operations import IssueOp, RevokeOp
 from stepca.db.store import Store
 from stepca.errors import PayloadTooLarge, StepError
+from stepca.expiry import TICK as EXPIRY_TICK
+from stepca.expiry import ExpiryWarnings
 from stepca.jobs import DEFAULT_LEASE_TIME, Job, Scheduler, Scope
 from stepca.redact import clean
 from stepca.revocation import ocsp
@@ -321,6 +323,10 @@ class Worker:
         self.jobs.add(Job("ocsp-poll-revocations", ocsp.POLL_INTERVAL, self.responder.poll))
         self.jobs.add(Job("ocsp-refresh", OCSP_REFRESH_INTERVAL, self.responder.refresh))
         self.jobs.add(Job("ocsp-summary", OCSP_SUMMARY_INTERVAL, self._ocsp_summary))
+        # certificates nearing their end unrenewed: reported once, by one worker of the cluster
+        self.expiry = ExpiryWarnings(self.store)
+        self.expiry.configure(loaded.config.expiry_warnings)
+        self.jobs.add(Job("expiry-warnings", EXPIRY_TICK, self.expiry.tick, scope=Scope.CLUSTER))
         if metrics_sock is not None:
             self.store.after_commit(IssueOp, metrics.on_issue)
             self.store.after_commit(RevokeOp, metrics.on_revoke)
@@ -420,6 +426,7 @@ class Worker:
         if self.acme.validator is not None:
             await self.acme.validator.close()
         await self._ocsp_summary()  # what was answered since the last summary
+        await self.expiry.close()
         self.log.flush()
         await loop.run_in_executor(None, self.store.close)
 
@@ -754,6 +761,7 @@ class Worker:
             if self.publisher.configure(*settings_for(loaded, authority)):
                 self.publisher.rebuild_soon()
             self.responder.configure(_ocsp_settings(loaded))
+            self.expiry.configure(loaded.config.expiry_warnings)
             try:
                 apply_tls_settings(self.ssl_ctx, loaded.config.tls, _trusted(authority))
                 load_chain_into(self.ssl_ctx, chain, key)

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, and_, func, insert, or_, select
 from stepca.db import schema
 from stepca.db.dialect import Dialect
 from stepca.db.operations import IssueOp, Outcome
-from stepca.db.queries import tokens
+from stepca.db.queries import audit, tokens
 from stepca.db.queries._registry import STORED, executor
 from stepca.db.records import CertificateQuery, CertificateRecord, CertificateRow, TokenReusedError
 
@@ -159,13 +159,17 @@ def _batch(d: Dialect, cursor: Any, ops: list[IssueOp]) -> list[Outcome] | None:
     Token ids are inserted with "insert unless present"; when the affected-row count shows a
     replayed token, None tells the caller to roll back and run the operations one by one, which
     reports exactly which token was reused."""
-    now = int(time.time())
+    now_ms = audit.now_ms()
+    now = now_ms // 1000
     toks = [tokens.row(op.token, now) for op in ops if op.token is not None]
     if toks:
         cursor.executemany(d.driver_insert("used_tokens", tokens.COLUMNS, ignore=True), toks)
         if cursor.rowcount != len(toks):
             return None
     cursor.executemany(d.driver_insert("certificates", COLUMNS), [row(op.cert, now) for op in ops])
+    events = [audit.row(op.audit, now_ms) for op in ops if op.audit is not None]
+    if events:
+        cursor.executemany(d.driver_insert("audit_events", audit.COLUMNS), events)
     return [None] * len(ops)
 
 
@@ -174,4 +178,6 @@ def issue(d: Dialect, conn: Connection, op: IssueOp) -> Outcome:
     if op.token is not None and not tokens.insert(d, conn, op.token):
         return TokenReusedError(op.token.token_id)
     conn.execute(_insert, dict(zip(COLUMNS, row(op.cert, int(time.time())), strict=True)))
+    if op.audit is not None:
+        audit.insert_one(conn, op.audit)
     return None

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, func, or_, select
 from stepca.db import schema
 from stepca.db.dialect import Dialect
 from stepca.db.operations import Outcome, RevokeOp
-from stepca.db.queries import tokens
+from stepca.db.queries import audit, tokens
 from stepca.db.queries._registry import STORED, executor
 from stepca.db.records import (
     AlreadyRevokedError,
@@ -136,4 +136,6 @@ def revoke(d: Dialect, conn: Connection, op: RevokeOp) -> Outcome:
         return TokenReusedError(op.token.token_id)
     if conn.execute(d.insert_ignore(schema.revocations), _row(op.revocation)).rowcount != 1:
         return AlreadyRevokedError(op.revocation.serial)
+    if op.audit is not None:
+        audit.insert_one(conn, op.audit)
     return None
