@@ -52,6 +52,19 @@ class NotFound(StepError):
     prefix = "The requested resource could not be found"
 
 
+class MethodNotAllowed(StepError):
+    """The path is served, not for this method; ``allow`` goes in the ``Allow`` header."""
+
+    status = 405
+    prefix = "The request method is not allowed"
+
+    def __init__(
+        self, detail: str = "", *, allow: tuple[str, ...] = (), log_detail: str | None = None
+    ) -> None:
+        super().__init__(detail, log_detail=log_detail)
+        self.allow = allow
+
+
 class PayloadTooLarge(StepError):
     status = 413
     prefix = "The request body is too large"

@@ -46,3 +46,20 @@ def test_an_unsupported_type_is_reported_once_and_refuses(
         amazon.authorize_sign(tok, ctx)
     asyncio.run(reg.start())  # lifecycle hooks exist on every type and never fail the start
     asyncio.run(reg.close())
+
+
+def test_regression_a_cursor_of_unicode_or_endless_digits_is_not_a_500(session_ca: CAProcess) -> None:
+    """``GET /provisioners?cursor=²`` (a Unicode digit: ``isdigit()`` but not ``int()``) and a
+    cursor of 5000 digits (past ``int``'s limit) were 500s; now the first page and an empty one."""
+    cfg = session_ca.pki.config()
+    config = parse_ca_config(cfg)
+    reg = ProvisionerRegistry(
+        config.authority.provisioners, cfg["authority"]["provisioners"], EffectiveClaims()
+    )
+    first = reg.page("", 0)
+    assert reg.page("²", 0) == first and reg.page("١", 0) == first and reg.page("x", 0) == first
+    assert reg.page("1" * 5000, 0) == ([], "") and reg.page("9" * 19, 0) == ([], "")
+    assert reg.page("0" * 30, 0) == ([], "")  # long, even when zero: no position is that long
+    for cursor in ("%C2%B2", "1" * 5000):
+        status, body = session_ca.request("GET", f"/provisioners?cursor={cursor}")
+        assert status == 200 and "provisioners" in body, (cursor, body)

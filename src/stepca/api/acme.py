@@ -317,18 +317,6 @@ async def renewal_info(
     return Reply(200, reply, retry_after=21600)
 
 
-async def _method_not_allowed(
-    request: web.Request,
-    ca: Authority,
-    s: AcmeService,
-    p: ACMEProvisioner,
-    links: Links,
-    body: bytes,
-    url: str,
-) -> Reply:
-    raise AcmeProblem("malformed", f"{request.method} is not allowed here: use POST (POST-as-GET)", 405)
-
-
 #: (method, path under /acme/{provisioner}/, handler, signed)
 ROUTES: list[tuple[str, str, AcmeHandler, bool]] = [
     ("GET", "directory", directory, False),
@@ -347,22 +335,15 @@ ROUTES: list[tuple[str, str, AcmeHandler, bool]] = [
     ("POST", "key-change", key_change, True),
     ("GET", "renewal-info/{id}", renewal_info, False),
 ]
-_GET_ONLY = {"directory", "renewal-info/{id}"}
 
 
 def add_routes(app: web.Application, ref: AuthorityRef) -> None:
-    """Mount the ACME routes under both prefixes (before the catch-all 404)."""
+    """Mount the ACME routes under both prefixes (before the catch-all, which answers another
+    method on these paths with 405 and ``Allow``); described in ``api/spec/acme.json``."""
     for prefix in PREFIXES:
         base = prefix + "{provisioner}/"
         for method, path, fn, signed in ROUTES:
-            if method == "HEAD":
-                app.router.add_route("HEAD", base + path, endpoint(ref, fn, signed=False))
-                continue
             app.router.add_route(method, base + path, endpoint(ref, fn, signed=signed))
-            if method == "POST":
-                app.router.add_route("GET", base + path, endpoint(ref, _method_not_allowed, signed=False))
-        for path in _GET_ONLY:
-            app.router.add_route("POST", base + path, endpoint(ref, _method_not_allowed, signed=False))
 
 
 __all__ = ["ACME", "add_routes", "malformed", "problem_response"]

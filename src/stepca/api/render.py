@@ -9,7 +9,7 @@ import orjson
 from aiohttp import web
 
 from stepca.authority.authority import Issued
-from stepca.errors import StepError
+from stepca.errors import MethodNotAllowed, StepError
 from stepca.messages import ErrorResponse, Message, SignResponse
 
 _JSON = "application/json"
@@ -20,7 +20,10 @@ def json_response(message: Message, status: int = 200) -> web.Response:
 
 
 def error_response(exc: StepError) -> web.Response:
-    return json_response(ErrorResponse(exc.status, exc.message), status=exc.status)
+    response = json_response(ErrorResponse(exc.status, exc.message), status=exc.status)
+    if isinstance(exc, MethodNotAllowed):
+        response.headers["Allow"] = ", ".join(exc.allow)
+    return response
 
 
 def internal_error() -> web.Response:

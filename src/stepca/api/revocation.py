@@ -120,7 +120,8 @@ INSECURE_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "crl", crl),
     ("GET", "crl/delta", crl_delta),
     ("POST", "ocsp", ocsp_post),
-    ("GET", "ocsp/{request:.+}", ocsp_get),
+    # any character, newlines included (``.`` stops at one): what is not base64 is malformedRequest
+    ("GET", r"ocsp/{request:[\s\S]+}", ocsp_get),
 ]
 
 ROUTES: list[tuple[str, str, Handler]] = [*INSECURE_ROUTES, ("GET", "ssh/krl", ssh_krl)]

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from stepca.api import handlers as h
-from stepca.errors import NotFound
+from stepca.api.openapi import document, openapi_json
+from stepca.errors import MethodNotAllowed, NotFound
 
 if TYPE_CHECKING:
     from stepca.api.handlers import AuthorityRef, Handler
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "health", h.health),
     ("GET", "version", h.version),
+    ("GET", "openapi.json", openapi_json),
     ("GET", "root/{sha}", h.root),
     ("GET", "roots", h.roots),
     ("GET", "roots.pem", h.roots_pem),
@@ -42,6 +44,15 @@ INSECURE_ROUTE_TABLES = [
 
 
 async def _not_found(request: web.Request, ca: object, fields: dict[str, object]) -> web.Response:
+    """No route: 405 with ``Allow`` when the path is served for other methods (as smallstep's
+    router answers), else 404."""
+    allowed: set[str] = set()
+    catch_all = request.match_info.route.resource
+    for resource in request.app.router.resources():
+        if resource is not catch_all:
+            allowed |= (await resource.resolve(request))[1]
+    if allowed:
+        raise MethodNotAllowed(f"{request.method} is not allowed here", allow=tuple(sorted(allowed)))
     raise NotFound()
 
 
@@ -49,6 +60,8 @@ def build_app(ref: AuthorityRef, *, insecure: bool = False) -> web.Application:
     """The HTTPS app (every route), or with ``insecure`` the plain-HTTP one (revocation only)."""
     app = web.Application(client_max_size=h.MAX_BODY)
     table = [] if insecure else list(ROUTES)
+    if not insecure:
+        document()  # built (and checked) once, now: a broken description fails the start, not a request
     import importlib
 
     for module_name, attr in INSECURE_ROUTE_TABLES if insecure else EXTRA_ROUTE_TABLES:
@@ -61,5 +74,7 @@ def build_app(ref: AuthorityRef, *, insecure: bool = False) -> web.Application:
         from stepca.api import acme
 
         acme.add_routes(app, ref)
-    app.router.add_route("*", "/{tail:.*}", h.endpoint(ref, _not_found))
+    # ``[\s\S]`` and not ``.``: a path with a newline (``%0A``) must reach the JSON 404 too, not
+    # aiohttp's text/plain one
+    app.router.add_route("*", r"/{tail:[\s\S]*}", h.endpoint(ref, _not_found))
     return app

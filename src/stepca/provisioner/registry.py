@@ -221,7 +221,12 @@ class ProvisionerRegistry:
 
     def page(self, cursor: str, limit: int) -> tuple[list[dict[str, Any]], str]:
         """``(provisioners, next_cursor)``; the cursor is an opaque position in ca.json order."""
-        start = int(cursor) if cursor.isdigit() else 0
+        # ASCII digits only (``"²".isdigit()`` is true, ``int("²")`` fails), and no number past
+        # the list (``int`` refuses 4300 digits and more): both were a 500
+        if cursor.isascii() and cursor.isdigit():
+            start = int(cursor) if len(cursor) <= 18 else len(self.raw)
+        else:
+            start = 0
         limit = max(1, min(limit or DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT))
         items = self.raw[start : start + limit]
         nxt = start + limit
