@@ -161,3 +161,32 @@ def test_lego_with_eab(eab_ca: CAProcess, eab_pki: PKI, dns_server: LoopbackDNS,
                         capture_output=True, text=True, timeout=120)  # fmt: skip
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert (tmp_path / "certificates" / "eab.example.com.crt").exists()
+
+
+def test_acme_requests_are_in_the_metrics(tmp_path: Path) -> None:
+    from tests.helpers import free_port
+    from tests.server.test_metrics import scrape
+
+    pki = make_pki(tmp_path)
+    add_acme_provisioner(pki)
+    port = free_port()
+    pki.edit_config(lambda cfg: cfg.__setitem__("metricsAddress", f"127.0.0.1:{port}"))
+    ca = start_ca(pki, workers=1)
+    try:
+        c = new_client(ca)
+        c.new_account()
+        c.post(c.directory["newOrder"], {"identifiers": [{"type": "dns", "value": "m.example.com"}]})
+        c.kid = c.kid + "x"  # an unknown account: a 400 accountDoesNotExist
+        c.post(c.directory["newOrder"], {"identifiers": []})
+        samples = scrape(port)
+        routes = {
+            dict(labels).get("route") for (name, labels) in samples if name.startswith("stepca_http_requests")
+        }
+        assert {
+            "/acme/{provisioner}/directory",
+            "/acme/{provisioner}/new-account",
+            "/acme/{provisioner}/new-order",
+        } <= routes
+        assert samples.get(("stepca_acme_orders_total", (("state", "pending"),))) == 1.0
+    finally:
+        ca.stop()

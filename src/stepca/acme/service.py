@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from stepca import metrics
 from stepca.acme import jws
 from stepca.acme.identifiers import Identifier, csr_identifiers, parse_identifiers
 from stepca.acme.nonces import NonceBox
@@ -495,6 +496,7 @@ class AcmeService:
             created_at=now,
         )
         await self._apply(NewOrderOp(order, tuple(authzs), tuple(challenges)))
+        metrics.acme_order("pending")
         if not authzs:  # every authorization reused: the order is ready now
             order = await self.refresh_order(order)
         return Reply(201, order_body(order, links), location=links.order(order.id))
@@ -538,7 +540,11 @@ class AcmeService:
         values: tuple[tuple[str, object], ...] = (("status", new_status),)
         if error:
             values += (("error", error),)
-        await self._apply(TransitionOp((RowUpdate("order", order.id, values, when_status=(order.status,)),)))
+        moved = await self._apply(
+            TransitionOp((RowUpdate("order", order.id, values, when_status=(order.status,)),))
+        )
+        if moved is None:
+            metrics.acme_order(new_status)
         fresh = await self.store.acme_order(order.id)
         assert fresh is not None
         return fresh
@@ -779,6 +785,7 @@ class AcmeService:
                     )
                 )
             )
+            metrics.acme_order("invalid")
             raise problem from None
         serial = str(issued.cert.serial_number)
         await self._apply(
@@ -793,6 +800,7 @@ class AcmeService:
                 )
             )
         )
+        metrics.acme_order("valid")
         fresh = await self.store.acme_order(order.id)
         assert fresh is not None
         return Reply(200, order_body(fresh, links), location=links.order(order.id))

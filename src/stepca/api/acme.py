@@ -17,8 +17,10 @@ from urllib.parse import unquote
 import orjson
 from aiohttp import web
 
+from stepca import metrics
 from stepca.acme.problems import AcmeProblem, malformed, not_found
 from stepca.acme.service import AcmeService, Links, Reply
+from stepca.api.handlers import _route
 from stepca.errors import StepError
 
 if TYPE_CHECKING:
@@ -130,6 +132,11 @@ def endpoint(
         if directory:
             response.headers.add("Link", f'<{directory}>;rel="index"')
         ref.log_request(request, response.status, started, fields)
+        if metrics.enabled():  # the same request metrics as the step API's (by route template)
+            route = _route(request)
+            if response.status in (401, 403) and "error" in fields:
+                metrics.refusal(route, str(fields["error"]))
+            metrics.request(route, request.method, response.status, time.perf_counter() - started)
         return response
 
     return handle
