@@ -70,6 +70,10 @@ def build_app(ref: AuthorityRef, *, insecure: bool = False) -> web.Application:
         wrapped = h.endpoint(ref, fn)
         for prefix in ("/", "/1.0/"):
             app.router.add_route(method, prefix + path, wrapped)
+    if not insecure:  # ACME (its own prefixes /acme/ and /2.0/acme/, and problem+json errors)
+        from stepca.api import acme
+
+        acme.add_routes(app, ref)
     # ``[\s\S]`` and not ``.``: a path with a newline (``%0A``) must reach the JSON 404 too, not
     # aiohttp's text/plain one
     app.router.add_route("*", r"/{tail:[\s\S]*}", h.endpoint(ref, _not_found))

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from sqlalchemy import Connection, Engine, select
 
 from stepca.db import schema
-from stepca.db.migrations import v1, v2, v3, v4, v5
+from stepca.db.migrations import v1, v2, v3, v4, v5, v6
 
 log = logging.getLogger("stepca.db")
 
@@ -33,7 +33,14 @@ class MigrationError(RuntimeError):
 
 
 #: ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1`` (frozen modules, see ``stepca.db.migrations``)
-MIGRATIONS: list[Callable[[Connection], None]] = [v1.upgrade, v2.upgrade, v3.upgrade, v4.upgrade, v5.upgrade]
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    v1.upgrade,
+    v2.upgrade,
+    v3.upgrade,
+    v4.upgrade,
+    v5.upgrade,
+    v6.upgrade,
+]
 assert len(MIGRATIONS) == schema.SCHEMA_VERSION, "add the migration and bump schema.SCHEMA_VERSION together"
 
 
