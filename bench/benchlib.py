@@ -179,6 +179,7 @@ def start_ca(
     workers: int = 0,
     log_dir: Path,
     timeout: float = 120,
+    extra_args: list[str] | None = None,
 ) -> CA:
     """Start ``bin_dir/step-ca ca_json`` and wait until /health answers; ``startup_s`` is the
     time from the spawn to the first healthy answer (key decryption and database open included)."""
@@ -186,6 +187,7 @@ def start_ca(
     cmd = [str(bin_dir / "step-ca"), str(ca_json), "--password-file", str(pki.password_file)]
     if workers:
         cmd += ["--workers", str(workers)]
+    cmd += extra_args or []
     log_path = log_dir / f"ca-{label}.log"
     with log_path.open("ab") as log:
         t0 = time.monotonic()

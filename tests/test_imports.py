@@ -16,6 +16,7 @@ FORBIDDEN = {
     "stepca.crypto": ("stepca.server", "stepca.api"),
     "stepca.client": ("stepca.server", "stepca.api", "stepca.authority"),
     "stepca.cli": ("stepca.server",),
+    "stepca.acme": ("stepca.server", "stepca.api", "stepca.cli"),
     "stepca.revocation": ("stepca.server", "stepca.api", "stepca.cli", "stepca.authority"),
     "stepca.metrics": ("stepca.server", "stepca.api", "stepca.cli", "stepca.authority"),
 }

@@ -118,10 +118,54 @@ class OIDCProvisionerConfig(ProvisionerBase):
     tenant_id: str | None = Field(None, alias="tenantID")
 
 
+class ACMEProfileConfig(_Model):
+    """An ACME profile (draft-ietf-acme-profiles) of an ACME provisioner (docs/acme.md)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    description: str = ""
+    validity: Duration | None = None
+    key_usage: list[str] | None = Field(None, alias="keyUsage")
+    ext_key_usage: list[str] | None = Field(None, alias="extKeyUsage")
+    #: a certificate template for this profile, as a provisioner's ``options.x509``
+    #: (``template``, ``templateFile``, ``templateData``)
+    template: dict[str, Any] | None = None
+
+
+class ACMECAAConfig(_Model):
+    """RFC 8659 CAA checking at finalize: the issuer domain names this CA answers to."""
+
+    enabled: bool = False
+    identities: list[str] = Field(default_factory=list)
+
+
+ACME_CHALLENGE_TYPES = ("http-01", "dns-01", "tls-alpn-01")
+
+
 class ACMEProvisionerConfig(ProvisionerBase):
     force_cn: bool = Field(False, alias="forceCN")
     challenges: list[str] | None = None
     require_eab: bool = Field(False, alias="requireEAB")
+    attestation_formats: list[str] | None = Field(None, alias="attestationFormats")
+    terms_of_service: str = Field("", alias="termsOfService")
+    website: str = ""
+    profiles: list[ACMEProfileConfig] = Field(default_factory=list)
+    caa: ACMECAAConfig | None = None
+
+    @field_validator("challenges")
+    @classmethod
+    def _known_challenges(cls, value: list[str] | None) -> list[str] | None:
+        for c in value or []:
+            if c.lower() not in ACME_CHALLENGE_TYPES and c.lower() != "device-attest-01":
+                raise ValueError(f"unknown ACME challenge type {c!r} (use {', '.join(ACME_CHALLENGE_TYPES)})")
+        return value
+
+    @field_validator("profiles")
+    @classmethod
+    def _unique_profiles(cls, value: list[ACMEProfileConfig]) -> list[ACMEProfileConfig]:
+        names = [p.name for p in value]
+        if len(set(names)) != len(names):
+            raise ValueError("profile names must be unique")
+        return value
 
 
 class X5CProvisionerConfig(ProvisionerBase):

@@ -17,7 +17,8 @@ from tests.tokens import signer_for
 
 
 def test_the_type_map_is_explicit() -> None:
-    assert sorted(TYPES) == ["JWK", "OIDC", "SSHPOP"]
+    assert sorted(TYPES) == ["ACME", "JWK", "OIDC", "SSHPOP"]
+    assert TYPES["ACME"]().__name__ == "ACMEProvisioner"
     assert TYPES["JWK"]().__name__ == "JWKProvisioner"
     assert TYPES["OIDC"]().__name__ == "OIDCProvisioner"
     assert TYPES["SSHPOP"]().__name__ == "SSHPOPProvisioner"

@@ -32,6 +32,8 @@ class Hook:
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"  # one request per connection: nothing left open
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 hook.received.append((dict(self.headers), body))
@@ -54,6 +56,7 @@ def hook() -> Iterator[Hook]:
     h = Hook()
     yield h
     h.server.shutdown()
+    h.server.server_close()
 
 
 def _sign(ca: CAProcess, subject: str, *, not_before: str | None = None, not_after: str | None = None) -> int:

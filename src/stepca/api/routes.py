@@ -77,6 +77,10 @@ def build_app(ref: AuthorityRef, *, insecure: bool = False) -> web.Application:
     for module_name, attr in [] if insecure else WEB_ROUTE_TABLES:
         for method, path, fn in getattr(importlib.import_module(module_name), attr):
             app.router.add_route(method, "/" + path, h.endpoint(ref, fn))
+    if not insecure:  # ACME (its own prefixes /acme/ and /2.0/acme/, and problem+json errors)
+        from stepca.api import acme
+
+        acme.add_routes(app, ref)
     # ``[\s\S]`` and not ``.``: a path with a newline (``%0A``) must reach the JSON 404 too, not
     # aiohttp's text/plain one
     app.router.add_route("*", r"/{tail:[\s\S]*}", h.endpoint(ref, _not_found))

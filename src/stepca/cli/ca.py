@@ -23,6 +23,7 @@ _CA_COMMANDS = {
     "rekey": ("stepca.cli.ca_renew:rekey", "rekey a valid certificate"),
     "revoke": ("stepca.cli.ca_renew:revoke", "revoke a certificate"),
     "crl": ("stepca.cli.revocation:crl", "download the certificate revocation list (or its delta)"),
+    "acme": ("stepca.cli.ca_acme:acme", "manage ACME (External Account Binding keys)"),
     "admin": ("stepca.cli.ca_admin:admin", "create and manage the certificate authority admins"),
     "certificates": (
         "stepca.cli.ca_certificates:certificates",

@@ -30,6 +30,17 @@ from stepca.cli._ui import confirm_overwrite, fail, ok
 @click.option("--crv", help="Curve: P-256 (default), P-384, P-521; Ed25519 for OKP.")
 @click.option("--size", type=int, help="RSA key size in bits (default 2048).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite CRT_FILE and KEY_FILE without asking.")
+@click.option(
+    "--acme", "acme_url", metavar="URL", help="Get the certificate from this ACME directory URL (http-01)."
+)
+@click.option(
+    "--standalone", is_flag=True, help="ACME: answer http-01 with a server on --http-listen (default)."
+)
+@click.option(
+    "--webroot", type=click.Path(file_okay=False), help="ACME: write http-01 files under this directory."
+)
+@click.option("--contact", multiple=True, help="ACME: the account's contact email (repeatable).")
+@click.option("--http-listen", default=":80", show_default=True, help="ACME: where --standalone listens.")
 @ca_options
 def certificate(
     subject: str,
@@ -48,6 +59,11 @@ def certificate(
     crv: str | None,
     size: int | None,
     force: bool,
+    acme_url: str | None,
+    standalone: bool,
+    webroot: str | None,
+    contact: tuple[str, ...],
+    http_listen: str,
     ca_url: str | None,
     root: str | None,
 ) -> None:
@@ -60,7 +76,22 @@ def certificate(
     the URL instead); its ID token authorizes the certificate, whose names come from the token
     (the subject, the email and the issuer#subject URI). SUBJECT may then be left out:
     `step ca certificate CRT_FILE KEY_FILE --provisioner NAME`.
+
+    With --acme the certificate comes from an ACME server (any RFC 8555 CA, step-ca's ACME
+    provisioners included) through http-01: --standalone answers on --http-listen (port 80),
+    --webroot writes the challenge files for the web server already on port 80:
+    `step ca certificate foo.example.com foo.crt foo.key --acme https://ca:9000/acme/acme/directory`.
     """
+    if acme_url:
+        if key_file is None:
+            fail("KEY_FILE is required with --acme")
+        if standalone and webroot:
+            fail("use either --standalone or --webroot, not both")
+        _acme_certificate(
+            acme_url, subject, crt_file, key_file, list(san) or [subject], webroot, list(contact), http_listen,
+            root, (kty, crv, size), force,
+        )  # fmt: skip
+        return
     from stepca.cli._ca import OIDCSigner
     from stepca.crypto.keys import KeySpecError, generate_private_key
     from stepca.crypto.x509build import build_csr
@@ -102,6 +133,60 @@ def certificate(
         resp = client.sign(csr, token, not_before or "", not_after or "")
     ok("CA", ctx.ca_url)
     write_certificate(crt_file, resp)
+    ok("Certificate", crt_file)
+    write_key(key_file, private_key)
+    ok("Private Key", key_file)
+
+
+def _acme_certificate(
+    directory: str,
+    subject: str,
+    crt_file: str,
+    key_file: str,
+    sans: list[str],
+    webroot: str | None,
+    contact: list[str],
+    http_listen: str,
+    root: str | None,
+    key_spec: tuple[str, str | None, int | None],
+    force: bool,
+) -> None:
+    import ipaddress
+    import os
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from stepca._fs import atomic_write
+    from stepca.client import acme
+    from stepca.config import load_defaults
+    from stepca.crypto.keys import KeySpecError, generate_private_key
+    from stepca.crypto.x509build import build_csr
+
+    confirm_overwrite(crt_file, force)
+    confirm_overwrite(key_file, force)
+    root_path = root or os.environ.get("STEP_ROOT") or load_defaults().root
+    context = ssl.create_default_context(cafile=str(root_path) if root_path else None)
+    names = list(dict.fromkeys([subject, *sans]))  # the CSR's CN is one of the order's names
+    identifiers = []
+    for name in names:
+        try:
+            identifiers.append({"type": "ip", "value": str(ipaddress.ip_address(name))})
+        except ValueError:
+            identifiers.append({"type": "dns", "value": name})
+    try:
+        private_key = generate_private_key(*key_spec)
+    except KeySpecError as exc:
+        fail(str(exc))
+    csr_pem = build_csr(subject, names, private_key)
+    csr_der = x509.load_pem_x509_csr(csr_pem).public_bytes(Encoding.DER)
+    account_key = generate_private_key("EC", "P-256", None)
+    client = acme.AcmeClient(directory, context, account_key)
+    ok("ACME", directory)
+    serve = (lambda t: acme.webroot(webroot, t)) if webroot else (lambda t: acme.standalone(http_listen, t))
+    chain = acme.obtain(client, identifiers, csr_der, contact=contact, serve=serve)
+    atomic_write(crt_file, chain, 0o644)
     ok("Certificate", crt_file)
     write_key(key_file, private_key)
     ok("Private Key", key_file)

@@ -23,8 +23,26 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from stepca.db.acme_records import (
+    AccountRecord,
+    AuthzRecord,
+    ChallengeRecord,
+    EABKeyRecord,
+    OrderRecord,
+)
 from stepca.db.operations import Operation, Outcome
-from stepca.db.queries import admin, audit, certificates, crls, dashboard, expiry, leases, revocations, tokens
+from stepca.db.queries import (
+    acme,
+    admin,
+    audit,
+    certificates,
+    crls,
+    dashboard,
+    expiry,
+    leases,
+    revocations,
+    tokens,
+)
 from stepca.db.records import (
     AdminState,
     AuditRecord,
@@ -184,6 +202,59 @@ class AsyncStore:
 
     async def token_used(self, token_id: str) -> bool:
         return await self._read(tokens.used, token_id)
+
+    # ------------------------------------------------------------------ ACME (stepca.db.queries.acme)
+
+    async def acme_account(self, account_id: str) -> AccountRecord | None:
+        return await self._read(acme.account, account_id)
+
+    async def acme_account_by_key(self, provisioner: str, thumbprint: str) -> AccountRecord | None:
+        return await self._read(acme.account_by_key, provisioner, thumbprint)
+
+    async def acme_order(self, order_id: str) -> OrderRecord | None:
+        return await self._read(acme.order, order_id)
+
+    async def acme_order_by_certificate(self, serial: str) -> OrderRecord | None:
+        return await self._read(acme.order_by_certificate, serial)
+
+    async def acme_orders_of_account(self, account_id: str, limit: int = 1000) -> list[OrderRecord]:
+        return await self._read(acme.orders_of_account, account_id, limit)
+
+    async def acme_authz(self, authz_id: str) -> AuthzRecord | None:
+        return await self._read(acme.authz, authz_id)
+
+    async def acme_authzs_of_order(self, order_id: str) -> list[AuthzRecord]:
+        return await self._read(acme.authzs_of_order, order_id)
+
+    async def acme_authzs(self, ids: list[str]) -> list[AuthzRecord]:
+        return await self._read(acme.authzs, list(ids))
+
+    async def acme_reusable_authz(
+        self, account_id: str, kind: str, value: str, wildcard: bool, valid_until: int
+    ) -> AuthzRecord | None:
+        return await self._read(acme.reusable_authz, account_id, kind, value, wildcard, valid_until)
+
+    async def acme_challenge(self, challenge_id: str) -> ChallengeRecord | None:
+        return await self._read(acme.challenge, challenge_id)
+
+    async def acme_challenges_of_authz(self, authz_id: str) -> list[ChallengeRecord]:
+        return await self._read(acme.challenges_of_authz, authz_id)
+
+    async def acme_stale_challenges(self, before: int, limit: int = 100) -> list[ChallengeRecord]:
+        return await self._read(acme.stale_challenges, before, limit)
+
+    async def acme_eab_key(self, key_id: str) -> EABKeyRecord | None:
+        return await self._read(acme.eab_key, key_id)
+
+    async def acme_eab_keys(self, provisioner: str, reference: str | None = None) -> list[EABKeyRecord]:
+        return await self._read(acme.eab_keys, provisioner, reference)
+
+    async def acme_secret(self, name: str) -> bytes:
+        d = self._sync.dialect
+        return await self._in_thread(self._sync.write_now, lambda conn: acme.secret(d, conn, name))
+
+    async def purge_acme(self, before: int) -> int:
+        return await self._write_now(acme.purge, before)
 
     async def admin_version(self) -> int:
         return await self._read(admin.version)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from sqlalchemy import Connection, Engine, select
 
 from stepca.db import schema
-from stepca.db.migrations import v1, v2, v3, v4, v5, v6
+from stepca.db.migrations import v1, v2, v3, v4, v5, v6, v7
 
 log = logging.getLogger("stepca.db")
 
@@ -40,6 +40,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     v4.upgrade,
     v5.upgrade,
     v6.upgrade,
+    v7.upgrade,
 ]
 assert len(MIGRATIONS) == schema.SCHEMA_VERSION, "add the migration and bump schema.SCHEMA_VERSION together"
 

@@ -8,7 +8,7 @@ here without its migration (or the reverse) fails.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, text
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text, text
 
 from stepca.db.types import TABLE_OPTIONS, Blob, Key
 
@@ -191,7 +191,102 @@ expiry_notices = Table(
     **TABLE_OPTIONS,
 )
 
-# version 6: the web dashboard's sessions (stepca.web), issued per hour (the overview)
+# version 6: the ACME server (stepca.acme; see stepca.db.migrations.v6)
+acme_secrets = Table(
+    "acme_secrets",
+    metadata,
+    Column("name", Key(64), primary_key=True),
+    Column("value", Blob, nullable=False),
+    **TABLE_OPTIONS,
+)
+acme_nonces = Table(
+    "acme_nonces",
+    metadata,
+    Column("nonce", Key(64), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False),
+    **TABLE_OPTIONS,
+)
+Index("ix_acme_nonces_expires_at", acme_nonces.c.expires_at)
+acme_accounts = Table(
+    "acme_accounts",
+    metadata,
+    Column("id", Key(64), primary_key=True),
+    Column("provisioner", Key(255), nullable=False),
+    Column("thumbprint", Key(64), nullable=False),
+    Column("jwk", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("contact", Text, nullable=False),
+    Column("eab_key_id", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    **TABLE_OPTIONS,
+)
+Index("ux_acme_accounts_key", acme_accounts.c.provisioner, acme_accounts.c.thumbprint, unique=True)
+acme_orders = Table(
+    "acme_orders",
+    metadata,
+    Column("id", Key(64), primary_key=True),
+    Column("account_id", Key(64), nullable=False),
+    Column("provisioner", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("identifiers", Text, nullable=False),
+    Column("authz_ids", Text, nullable=False),
+    Column("not_before", BigInteger, nullable=False),
+    Column("not_after", BigInteger, nullable=False),
+    Column("profile", String(64), nullable=False),
+    Column("replaces", String(255), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("cert_serial", Key(80), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    **TABLE_OPTIONS,
+)
+Index("ix_acme_orders_account_id", acme_orders.c.account_id)
+Index("ix_acme_orders_expires_at", acme_orders.c.expires_at)
+Index("ix_acme_orders_cert_serial", acme_orders.c.cert_serial)
+acme_authzs = Table(
+    "acme_authzs",
+    metadata,
+    Column("id", Key(64), primary_key=True),
+    Column("account_id", Key(64), nullable=False),
+    Column("order_id", Key(64), nullable=False),
+    Column("identifier_type", String(8), nullable=False),
+    Column("identifier_value", String(255), nullable=False),
+    Column("wildcard", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    **TABLE_OPTIONS,
+)
+Index("ix_acme_authzs_order_id", acme_authzs.c.order_id)
+Index("ix_acme_authzs_expires_at", acme_authzs.c.expires_at)
+acme_challenges = Table(
+    "acme_challenges",
+    metadata,
+    Column("id", Key(64), primary_key=True),
+    Column("authz_id", Key(64), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("token", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("validated_at", BigInteger, nullable=False),
+    Column("error", Text, nullable=False),
+    **TABLE_OPTIONS,
+)
+Index("ix_acme_challenges_authz_id", acme_challenges.c.authz_id)
+acme_eab_keys = Table(
+    "acme_eab_keys",
+    metadata,
+    Column("id", Key(64), primary_key=True),
+    Column("provisioner", Key(255), nullable=False),
+    Column("reference", String(255), nullable=False),
+    Column("hmac_key", Blob, nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("bound_at", BigInteger, nullable=False),
+    **TABLE_OPTIONS,
+)
+Index("ix_acme_eab_keys_provisioner", acme_eab_keys.c.provisioner)
+
+# version 7: the web dashboard's sessions (stepca.web), issued per hour (the overview)
 dashboard_sessions = Table(
     "dashboard_sessions",
     metadata,
@@ -206,4 +301,4 @@ dashboard_sessions = Table(
 Index("ix_certificates_created_at", certificates.c.created_at)
 
 #: the version the migrations in ``stepca.db.migrate.MIGRATIONS`` lead to
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7

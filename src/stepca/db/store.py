@@ -16,6 +16,13 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from stepca.db.acme_records import (
+    AccountRecord,
+    AuthzRecord,
+    ChallengeRecord,
+    EABKeyRecord,
+    OrderRecord,
+)
 from stepca.db.operations import Operation, Outcome
 from stepca.db.records import (
     AdminState,
@@ -141,6 +148,50 @@ class Store(Protocol):
 
     async def admin_audit(self, limit: int = 100) -> list[AuditRecord]:
         """The newest audit lines, newest first."""
+        ...
+
+    # ---------------------------------------------------------------- ACME (migration v6)
+
+    async def acme_account(self, account_id: str) -> AccountRecord | None: ...
+
+    async def acme_account_by_key(self, provisioner: str, thumbprint: str) -> AccountRecord | None: ...
+
+    async def acme_order(self, order_id: str) -> OrderRecord | None: ...
+
+    async def acme_order_by_certificate(self, serial: str) -> OrderRecord | None: ...
+
+    async def acme_orders_of_account(self, account_id: str, limit: int = 1000) -> list[OrderRecord]: ...
+
+    async def acme_authz(self, authz_id: str) -> AuthzRecord | None: ...
+
+    async def acme_authzs_of_order(self, order_id: str) -> list[AuthzRecord]: ...
+
+    async def acme_authzs(self, ids: list[str]) -> list[AuthzRecord]: ...
+
+    async def acme_reusable_authz(
+        self, account_id: str, kind: str, value: str, wildcard: bool, valid_until: int
+    ) -> AuthzRecord | None:
+        """The account's valid authorization for the identifier, still valid at ``valid_until``."""
+        ...
+
+    async def acme_challenge(self, challenge_id: str) -> ChallengeRecord | None: ...
+
+    async def acme_challenges_of_authz(self, authz_id: str) -> list[ChallengeRecord]: ...
+
+    async def acme_stale_challenges(self, before: int, limit: int = 100) -> list[ChallengeRecord]:
+        """Challenges ``processing`` since before ``before`` (validated_at holds when it began)."""
+        ...
+
+    async def acme_eab_key(self, key_id: str) -> EABKeyRecord | None: ...
+
+    async def acme_eab_keys(self, provisioner: str, reference: str | None = None) -> list[EABKeyRecord]: ...
+
+    async def acme_secret(self, name: str) -> bytes:
+        """A random secret every instance shares, made once (committed)."""
+        ...
+
+    async def purge_acme(self, before: int) -> int:
+        """Forget used nonces, and orders and authorizations that expired before ``before``."""
         ...
 
     # ---------------------------------------------------------------- cluster leases

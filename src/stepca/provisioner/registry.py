@@ -43,6 +43,12 @@ def _oidc() -> type[Provisioner]:
     return OIDCProvisioner
 
 
+def _acme() -> type[Provisioner]:
+    from stepca.provisioner.acme import ACMEProvisioner
+
+    return ACMEProvisioner
+
+
 def _sshpop() -> type[Provisioner]:
     from stepca.provisioner.sshpop import SSHPOPProvisioner
 
@@ -56,6 +62,7 @@ TYPES: dict[str, Callable[[], type[Provisioner]]] = {
     "JWK": _jwk,
     "OIDC": _oidc,
     "SSHPOP": _sshpop,
+    "ACME": _acme,
 }
 
 
@@ -94,6 +101,9 @@ def build_provisioner(
         )
         return UnsupportedProvisioner(config, claims)
     provisioner = factory()(config, claims)
+    load_profiles = getattr(provisioner, "load_profile_templates", None)
+    if load_profiles is not None:  # ACME profiles with their own certificate templates
+        load_profiles(base)
     if config.options:
         from stepca.authority.cert_templates import load_templates
 

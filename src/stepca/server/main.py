@@ -97,6 +97,13 @@ Exit status: 0 after SIGTERM/SIGINT, 1 when the configuration cannot be loaded o
     help="Open connections per worker; past it a worker stops accepting until one closes.",
 )
 @click.option(
+    "--resolver",
+    metavar="HOST:PORT",
+    default="",
+    help="DNS server for ACME validation (dns-01 TXT, http-01/tls-alpn-01 addresses) and CAA "
+    "checks (default: the system's resolvers).",
+)
+@click.option(
     "--metrics-address",
     metavar="ADDRESS",
     help="Serve Prometheus metrics at http://ADDRESS/metrics (overrides ca.json metricsAddress; "
@@ -118,12 +125,13 @@ def cli(
     max_connections: int,
     metrics_address: str | None,
     pidfile: str | None,
+    resolver: str,
 ) -> None:
     from stepca.errors import ConfigError
     from stepca.server.loader import LoadError, Secrets, load, needs_password
     from stepca.server.logs import ServerLog, go_log_line
 
-    limits = _limits(body_timeout, max_connections)
+    limits = _limits(body_timeout, max_connections, resolver)
     config_path = Path(config).expanduser()
     secrets = Secrets(
         password_file=password_file,
@@ -196,7 +204,7 @@ def cli(
     sys.exit(code)
 
 
-def _limits(body_timeout: str, max_connections: int) -> ServerLimits:
+def _limits(body_timeout: str, max_connections: int, resolver: str = "") -> ServerLimits:
     from stepca._durations import parse_duration
     from stepca.server.worker import ServerLimits
 
@@ -209,7 +217,14 @@ def _limits(body_timeout: str, max_connections: int) -> ServerLimits:
             f"{body_timeout!r} is not a duration between 1ms and 24h (e.g. 30s)",
             param_hint="'--body-timeout'",
         )
-    return ServerLimits(body_timeout=seconds, max_connections=max_connections)
+    if resolver:
+        from stepca.acme.dnsquery import Resolver
+
+        try:
+            Resolver.parse(resolver)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--resolver'") from None
+    return ServerLimits(body_timeout=seconds, max_connections=max_connections, acme_resolver=resolver)
 
 
 @contextlib.contextmanager

@@ -23,8 +23,12 @@ from typing import Any
 from aiohttp import web
 
 from stepca import metrics
+from stepca.acme.dnsquery import Resolver
+from stepca.acme.service import AcmeService
+from stepca.acme.validation import Validator
 from stepca.admin import source as admin_source
 from stepca.admin.core import AdminCore
+from stepca.api.acme import ACME
 from stepca.api.admin import ADMIN
 from stepca.api.handlers import MAX_BODY
 from stepca.api.render import error_response
@@ -77,6 +81,13 @@ TOKEN_PURGE_INTERVAL = 600.0
 LOG_FLUSH_INTERVAL = 0.2
 #: how often each worker copies the SQLite WAL back into the database file (off the write path)
 CHECKPOINT_INTERVAL = 1.0
+#: how often one worker of the cluster purges expired ACME nonces, orders and authorizations
+ACME_PURGE_INTERVAL = 600.0
+#: a challenge still processing after this long lost its worker: one worker of the cluster
+#: validates it again (checked every ACME_RETAKE_INTERVAL seconds; $STEPCA_ACME_STALE_SECONDS)
+ACME_RETAKE_INTERVAL = 30.0
+#: ACME rows are kept this long after they expired (a client may still poll a finished order)
+ACME_PURGE_GRACE = 24 * 3600
 #: how often one worker of the cluster checks whether a revocation list is due (at most; a
 #: quarter of crl.renewPeriod when that is shorter)
 REVOCATION_CHECK_INTERVAL = 60.0
@@ -96,6 +107,9 @@ class ServerLimits:
     #: open connections per worker; past it the worker stops accepting (the kernel queues them,
     #: another worker may take them) until one closes
     max_connections: int = 1024
+    #: ``step-ca --resolver host:port``: the DNS server ACME validation and CAA checks ask
+    #: ("" = the system's resolvers)
+    acme_resolver: str = ""
 
 
 class BodyTimeout(StepError):
@@ -289,6 +303,18 @@ class Worker:
                 scope=Scope.CLUSTER,
             )
         )
+        # ACME: the nonce key and the running validations live across reloads
+        self.acme = AcmeService(self.store)
+        self.acme.validator = Validator(self.acme, Resolver.parse(opts.limits.acme_resolver))
+        self.jobs.add(Job("purge-acme", ACME_PURGE_INTERVAL, self._purge_acme, scope=Scope.CLUSTER))
+        self.jobs.add(
+            Job(
+                "retake-acme-validations",
+                float(os.environ.get("STEPCA_ACME_RETAKE_SECONDS") or ACME_RETAKE_INTERVAL),
+                self._retake_acme_validations,
+                scope=Scope.CLUSTER,
+            )
+        )
         # the OCSP responder: answers from this worker's memory, replaced on revocations this
         # worker records (the hook) and others record (the poll), re-signed by the refresh job
         self.responder = ocsp.OCSPResponder(self.store)
@@ -339,6 +365,7 @@ class Worker:
         loop.set_exception_handler(self._loop_exception)
         app = build_app(self.runtime)
         app[PUBLISHER] = self.publisher
+        app[ACME] = self.acme
         app[RESPONDER] = self.responder
         app[ADMIN] = self.admin
         app.middlewares.append(self._bounded_body)
@@ -396,6 +423,8 @@ class Worker:
         if metrics_runner is not None:
             await metrics_runner.cleanup()
         await self.publisher.close()
+        if self.acme.validator is not None:
+            await self.acme.validator.close()
         await self._ocsp_summary()  # what was answered since the last summary
         await self.expiry.close()
         self.log.flush()
@@ -582,6 +611,27 @@ class Worker:
             return
         if total:
             self.log.info("purged used tokens", count=total)
+
+    async def _purge_acme(self) -> None:
+        """Forget used ACME nonces, and orders and authorizations a day after they expired
+        (step-ca's ACME tables grow forever: smallstep/certificates#473)."""
+        try:
+            count = await self.store.purge_acme(int(time.time()) - ACME_PURGE_GRACE)
+        except Exception as exc:
+            self.log.warning("could not purge ACME records", error=str(exc))
+            return
+        if count:
+            self.log.info("purged ACME records", count=count)
+
+    async def _retake_acme_validations(self) -> None:
+        stale = float(os.environ.get("STEPCA_ACME_STALE_SECONDS") or 120)
+        try:
+            count = await self.acme.retake_stale(stale)
+        except Exception as exc:
+            self.log.warning("could not retake ACME validations", error=str(exc))
+            return
+        if count:
+            self.log.info("validating ACME challenges again (their worker stopped)", count=count)
 
     async def _renew_server_cert(self) -> None:
         if needs_renewal(*self.cert_window):

@@ -12,7 +12,7 @@ import importlib
 from stepca.db.queries._registry import EXECUTORS, STORED, Executor, executor
 
 #: the query modules whose executors ``SQLStore`` uses
-FAMILIES = ("tokens", "certificates", "revocations", "leases", "crls", "admin", "expiry", "dashboard")
+FAMILIES = ("tokens", "certificates", "revocations", "leases", "crls", "admin", "expiry", "acme", "dashboard")
 
 for _name in FAMILIES:
     importlib.import_module(f"{__name__}.{_name}")
