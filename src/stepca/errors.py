@@ -65,6 +65,11 @@ class MethodNotAllowed(StepError):
         self.allow = allow
 
 
+class Conflict(StepError):
+    status = 409
+    prefix = "The request conflicts with the current state of the certificate authority"
+
+
 class PayloadTooLarge(StepError):
     status = 413
     prefix = "The request body is too large"

@@ -190,3 +190,42 @@ def test_acme_requests_are_in_the_metrics(tmp_path: Path) -> None:
         assert samples.get(("stepca_acme_orders_total", (("state", "pending"),))) == 1.0
     finally:
         ca.stop()
+
+
+def test_eab_through_the_admin_api(tmp_path: Path) -> None:
+    """With remote management on, `step ca acme eab add|list|remove` go through the admin API
+    (smallstep's /admin/acme/eab paths): the key made there binds an ACME account once; a
+    non-admin is refused."""
+    from tests.admin.helpers import admin_credentials, call
+
+    boss = "boss@example.com"
+    pki = make_pki(tmp_path, extra_args=["--remote-management", "--admin-subject", boss])
+    add_acme_provisioner(pki, requireEAB=True)
+    ca = start_ca(pki, workers=2)
+    login = ["--admin-subject", boss, "--admin-provisioner", "admin@example.com",
+             "--admin-password-file", str(pki.password_file)]  # fmt: skip
+    try:
+        out = pki.step("ca", "acme", "eab", "add", PROVISIONER, "via-api", *login).stdout
+        header, row = out.strip().splitlines()
+        assert header.startswith("Key ID")
+        key_id, key_b64 = row.split()[0], row.split()[2]
+        hmac_key = base64.urlsafe_b64decode(key_b64 + "=" * (-len(key_b64) % 4))
+        client = new_client(ca)
+        ok = client.new_account(externalAccountBinding=binding(client, key_id, hmac_key))
+        assert ok.status == 201, ok.body
+        listed = pki.step("ca", "acme", "eab", "list", PROVISIONER, *login).stdout
+        line = next(ln for ln in listed.splitlines() if ln.startswith(key_id))
+        assert "*****" in line and "via-api" in line and ok.location.rsplit("/", 1)[1] in line
+        dup = pki.step("ca", "acme", "eab", "add", PROVISIONER, "via-api", *login, check=False)
+        assert "already exists" in assert_one_line_error(dup)
+        nope = pki.step("ca", "acme", "eab", "add", "admin@example.com", *login, check=False)
+        assert "not an ACME provisioner" in assert_one_line_error(nope)
+        # refused for a certificate whose subject is no admin, and without a token
+        outsider = admin_credentials(ca, pki, "outsider@example.com")
+        assert call(ca, outsider, "GET", f"/admin/acme/eab/{PROVISIONER}")[0] == 401
+        assert call(ca, None, "POST", f"/admin/acme/eab/{PROVISIONER}", {})[0] == 401
+        assert "deleted" in pki.step("ca", "acme", "eab", "remove", PROVISIONER, key_id, *login).stdout
+        gone = pki.step("ca", "acme", "eab", "remove", PROVISIONER, key_id, *login, check=False)
+        assert "not found" in assert_one_line_error(gone)
+    finally:
+        ca.stop()

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from stepca.admin.core import AdminCore
 from stepca.api.handlers import read_json
-from stepca.errors import BadRequest, NotFound
+from stepca.errors import BadRequest, Conflict, NotFound
 
 if TYPE_CHECKING:
     from stepca.admin.core import Caller
@@ -144,6 +144,92 @@ async def get_audit(request: web.Request, ca: Authority, fields: dict[str, Any])
     return _json({"events": await ca.store.audit_events(serial, max(1, min(int(raw), 1000)))})
 
 
+# ------------------------------------------------------------------ ACME EAB keys (smallstep's paths)
+
+
+def _acme_provisioner(ca: Authority, name: str) -> str:
+    from stepca.provisioner.acme import ACMEProvisioner
+
+    found = [p for p in ca.provisioners.all if p.name == name]
+    if not found:
+        raise NotFound(f"provisioner {name} not found")
+    if not any(isinstance(p, ACMEProvisioner) for p in found):
+        raise BadRequest(f"provisioner {name} is not an ACME provisioner")
+    return name
+
+
+def _eak_json(key: Any, *, with_key: bool) -> dict[str, Any]:
+    import base64
+
+    out: dict[str, Any] = {
+        "id": key.id,
+        "provisioner": key.provisioner,
+        "reference": key.reference,
+        "account": key.account_id,
+        "createdAt": key.created_at,
+        "boundAt": key.bound_at,
+    }
+    if with_key:
+        out["hmacKey"] = base64.b64encode(key.hmac_key).decode()  # protojson bytes: standard base64
+    return out
+
+
+async def get_eab_keys(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    """The EAB keys of an ACME provisioner (``/{reference}`` or ``?reference=``: that one); the
+    HMAC keys themselves are never listed."""
+    await _caller(request, fields)
+    prov = _acme_provisioner(ca, request.match_info["provisioner"])
+    reference = request.match_info.get("key") or request.query.get("reference") or None
+    keys = await ca.store.acme_eab_keys(prov, reference)
+    return _json({"eaks": [_eak_json(k, with_key=False) for k in keys], "nextCursor": ""})
+
+
+async def create_eab_key(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    """A new EAB key for an ACME provisioner (``{"reference": "..."}`` optional): the only
+    answer that carries the HMAC key."""
+    import secrets
+    import time
+
+    from stepca.db.acme_records import AddEABKeyOp, EABKeyRecord
+
+    await _caller(request, fields)
+    prov = _acme_provisioner(ca, request.match_info["provisioner"])
+    body = await read_json(request) if request.body_exists else {}
+    if not isinstance(body, dict):
+        raise BadRequest("error decoding json")
+    reference = body.get("reference") or ""
+    if not isinstance(reference, str) or len(reference) > 255:
+        raise BadRequest("reference must be a string of at most 255 characters")
+    if reference and await ca.store.acme_eab_keys(prov, reference):
+        raise Conflict(
+            f"an ACME EAB key with reference '{reference}' already exists for provisioner '{prov}'"
+        )
+    key = EABKeyRecord(
+        id=secrets.token_urlsafe(24),
+        provisioner=prov,
+        reference=reference,
+        hmac_key=secrets.token_bytes(32),
+        account_id="",
+        created_at=int(time.time()),
+        bound_at=0,
+    )
+    outcome = await ca.store.apply(AddEABKeyOp(key))
+    if outcome is not None:
+        raise BadRequest(f"the key could not be stored: {outcome}")
+    return _json(_eak_json(key, with_key=True), 201)
+
+
+async def delete_eab_key(request: web.Request, ca: Authority, fields: dict[str, Any]) -> web.Response:
+    from stepca.db.acme_records import RemoveEABKeyOp
+
+    await _caller(request, fields)
+    prov = _acme_provisioner(ca, request.match_info["provisioner"])
+    key_id = request.match_info["key"]
+    if await ca.store.apply(RemoveEABKeyOp(prov, key_id)) is not None:
+        raise NotFound(f"ACME EAB key {key_id} not found for provisioner {prov}")
+    return _json({"status": "deleted"})
+
+
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "admin/provisioners", get_provisioners),
     ("POST", "admin/provisioners", create_provisioner),
@@ -158,4 +244,8 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "admin/certificates", get_certificates),
     ("GET", "admin/certificates/{serial}", get_certificate),
     ("GET", "admin/audit", get_audit),
+    ("GET", "admin/acme/eab/{provisioner}", get_eab_keys),
+    ("GET", "admin/acme/eab/{provisioner}/{key}", get_eab_keys),  # key: the reference
+    ("POST", "admin/acme/eab/{provisioner}", create_eab_key),
+    ("DELETE", "admin/acme/eab/{provisioner}/{key}", delete_eab_key),  # key: the key id
 ]

@@ -2,7 +2,8 @@
 
 With ``--ca-config`` (or ``ca-config`` in defaults.json) the keys are written straight into the
 CA's database, on the CA host, with remote management off; a running CA sees them at once (they
-are read per request). Through the admin API when remote management is on: not here yet.
+are read per request). With remote management on (an admin flag, or ``authority.enableAdmin`` in
+the local ca.json), through the admin API (``/admin/acme/eab/...``, smallstep's paths).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from stepca.cli._admin import admin_options
 from stepca.cli.main import CONTEXT_SETTINGS
 
 if TYPE_CHECKING:
@@ -96,15 +98,43 @@ def _table(rows: list[list[str]]) -> None:
 HEADER = ["Key ID", "Provisioner", "Key (base64, raw url encoded)", "Reference", "Account", "Created At"]
 
 
+def _remote(opts: dict[str, Any], ca_config: str | None) -> Any:
+    """The admin client when the command goes through the admin API, else None."""
+    from stepca.cli._admin import admin_client, remote_mode
+
+    return admin_client(opts) if remote_mode(opts, ca_config) else None
+
+
+def _api(call: Any) -> Any:
+    from stepca.cli._ui import fail
+    from stepca.errors import StepError
+
+    try:
+        return call()
+    except StepError as exc:
+        fail(exc.message)
+
+
 @eab.command("add")
 @click.argument("provisioner")
 @click.argument("reference", required=False, default="")
 @_CA_CONFIG
-def add(provisioner: str, reference: str, ca_config: str | None) -> None:
+@admin_options
+def add(provisioner: str, reference: str, ca_config: str | None, **opts: Any) -> None:
     """Add an ACME External Account Binding key to PROVISIONER (REFERENCE: your system's name for it)."""
     from stepca.cli._ui import fail
     from stepca.db.acme_records import AddEABKeyOp, EABKeyRecord
     from stepca.db.queries import acme as q
+
+    client = _remote(opts, ca_config)
+    if client is not None:
+        made = _api(lambda: client.create_eab_key(provisioner, reference))
+        raw = base64.b64decode(made["hmacKey"])
+        encoded = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        _table(
+            [HEADER, [made["id"], provisioner, encoded, reference or "-", "-", _when(int(made["createdAt"]))]]
+        )
+        return
 
     store = _open(ca_config, provisioner)
     try:
@@ -134,15 +164,31 @@ def add(provisioner: str, reference: str, ca_config: str | None) -> None:
 @click.argument("provisioner")
 @click.argument("reference", required=False)
 @_CA_CONFIG
-def list_keys(provisioner: str, reference: str | None, ca_config: str | None) -> None:
+@admin_options
+def list_keys(provisioner: str, reference: str | None, ca_config: str | None, **opts: Any) -> None:
     """List the ACME External Account Binding keys of PROVISIONER (the keys themselves are masked)."""
+    from types import SimpleNamespace
+
     from stepca.db.queries import acme as q
 
-    store = _open(ca_config, provisioner)
-    try:
-        keys: list[Any] = store.run_query(lambda c: q.eab_keys(c, provisioner, reference))
-    finally:
-        store.close()
+    client = _remote(opts, ca_config)
+    if client is not None:
+        keys: list[Any] = [
+            SimpleNamespace(
+                id=k["id"],
+                reference=k.get("reference", ""),
+                account_id=k.get("account", ""),
+                created_at=int(k.get("createdAt") or 0),
+                bound_at=int(k.get("boundAt") or 0),
+            )
+            for k in _api(lambda: client.eab_keys(provisioner, reference))
+        ]
+    else:
+        store = _open(ca_config, provisioner)
+        try:
+            keys = store.run_query(lambda c: q.eab_keys(c, provisioner, reference))
+        finally:
+            store.close()
     rows = [[*HEADER, "Bound At"]]
     for k in keys:
         rows.append(
@@ -163,10 +209,17 @@ def list_keys(provisioner: str, reference: str | None, ca_config: str | None) ->
 @click.argument("provisioner")
 @click.argument("key_id")
 @_CA_CONFIG
-def remove(provisioner: str, key_id: str, ca_config: str | None) -> None:
+@admin_options
+def remove(provisioner: str, key_id: str, ca_config: str | None, **opts: Any) -> None:
     """Remove the ACME External Account Binding key KEY_ID of PROVISIONER."""
     from stepca.cli._ui import fail
     from stepca.db.acme_records import RemoveEABKeyOp
+
+    client = _remote(opts, ca_config)
+    if client is not None:
+        _api(lambda: client.delete_eab_key(provisioner, key_id))
+        click.echo("Key was deleted successfully!")
+        return
 
     store = _open(ca_config, provisioner)
     try:

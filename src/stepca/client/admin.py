@@ -69,6 +69,21 @@ class AdminClient:
     def delete_provisioner(self, name: str) -> None:
         self._call("DELETE", f"/admin/provisioners/{self._q(name)}")
 
+    # ------------------------------------------------------------------ ACME EAB keys
+
+    def eab_keys(self, provisioner: str, reference: str | None = None) -> list[dict[str, Any]]:
+        path = f"/admin/acme/eab/{self._q(provisioner)}"
+        if reference:
+            path += f"/{self._q(reference)}"
+        return list(self._call("GET", path).get("eaks") or [])
+
+    def create_eab_key(self, provisioner: str, reference: str) -> dict[str, Any]:
+        body = {"reference": reference} if reference else {}
+        return self._call("POST", f"/admin/acme/eab/{self._q(provisioner)}", body)  # type: ignore[no-any-return]
+
+    def delete_eab_key(self, provisioner: str, key_id: str) -> None:
+        self._call("DELETE", f"/admin/acme/eab/{self._q(provisioner)}/{self._q(key_id)}")
+
     # ------------------------------------------------------------------ the certificate inventory
 
     def certificates_page(self, params: dict[str, str], cursor: str = "") -> dict[str, Any]:
