@@ -94,7 +94,11 @@ def test_two_instances_share_one_sequence(postgres: Backend, tmp_path: Path) -> 
     postgres.apply(pki_a)
     pki_b = instance_tree(pki_a, tmp_path, "instance-b")
     a = start_ca(pki_a, workers=2)
-    b = start_ca(pki_b, workers=2)
+    try:
+        b = start_ca(pki_b, workers=2)
+    except BaseException:
+        a.stop()  # B could not start: do not leave A running
+        raise
     try:
         (tmp_path / "wa").mkdir()
         (tmp_path / "wb").mkdir()

@@ -316,7 +316,11 @@ def test_a_revocation_at_a_is_in_b_answers_within_a_second(postgres: Backend, tm
     pki_b = instance_tree(pki_a, tmp_path, "instance-b")
     pki_b.edit_config(lambda cfg: cfg.__setitem__("insecureAddress", f"127.0.0.1:{free_port()}"))
     a = start_ca(pki_a, workers=2)
-    b = start_ca(pki_b, workers=2)
+    try:
+        b = start_ca(pki_b, workers=2)
+    except BaseException:
+        a.stop()  # B could not start: do not leave A running
+        raise
     try:
         (tmp_path / "wa").mkdir()
         (tmp_path / "wb").mkdir()
