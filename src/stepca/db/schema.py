@@ -44,6 +44,9 @@ certificates = Table(
     Column("origin", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("der", Blob, nullable=False),
+    # version 5: the audit log (who and from where; stepca.db.queries.audit)
+    Column("credential", String(255), nullable=False, server_default=text("''")),
+    Column("remote", String(64), nullable=False, server_default=text("''")),
     **TABLE_OPTIONS,
 )
 
@@ -65,6 +68,9 @@ revocations = Table(
     Column("not_after", BigInteger, nullable=False),
     # version 3: RFC 5280 invalidity date (unix seconds; 0 = not given)
     Column("invalidity_date", BigInteger, nullable=False, server_default=text("0")),
+    # version 5: the audit log
+    Column("credential", String(255), nullable=False, server_default=text("''")),
+    Column("remote", String(64), nullable=False, server_default=text("''")),
     **TABLE_OPTIONS,
 )
 # version 3: revocations since a time (delta CRLs), the latest revocation (the CRL job)
@@ -161,24 +167,6 @@ admin_config = Table(
     **TABLE_OPTIONS,
 )
 
-# version 5: the audit log of certificate events (stepca.db.queries.audit)
-audit_events = Table(
-    "audit_events",
-    metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("at_ms", BigInteger, nullable=False),
-    Column("action", String(32), nullable=False),
-    Column("kind", Key(8), nullable=False),
-    Column("serial", Key(80), nullable=False),
-    Column("subject", String(1024), nullable=False),
-    Column("names", Blob, nullable=False),
-    Column("provisioner", String(255), nullable=False),
-    Column("credential", String(255), nullable=False),
-    Column("remote", String(255), nullable=False),
-    **TABLE_OPTIONS,
-)
-Index("ix_audit_events_at", audit_events.c.at_ms)
-Index("ix_audit_events_serial", audit_events.c.serial)
 
 # version 5: the certificates the expiry warnings reported (stepca.expiry)
 expiry_notices = Table(

@@ -8,9 +8,10 @@ a time with filters, on a database of millions.
 
 Listing without a filter walks the existing ``not_after`` index.
 
-- ``audit_events``: one row per issuance, renewal, rekey and revocation (X.509 and SSH), written
-  in the transaction of the change: when, what, which certificate, who (provisioner and
-  credential) and from where. Admin changes have their own ``admin_audit`` (version 4).
+- the audit log of certificate events lives in the rows of the change itself (no extra row, no
+  extra index on the issuance path): ``certificates.credential`` and ``certificates.remote``
+  (the token id, or ``cert:<serial>`` for mTLS, and the client's address), and the same two on
+  ``revocations``; what, when, which certificate and which provisioner were already there.
 - ``expiry_notices``: the certificates the expiry warnings already reported (one row each, so a
   warning goes out once, whichever instance runs the job).
 
@@ -19,28 +20,11 @@ MySQL commits each DDL statement on its own: every step checks whether it is alr
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Connection, Index, Integer, MetaData, String, Table, inspect
+from sqlalchemy import BigInteger, Column, Connection, MetaData, Table, inspect
 
-from stepca.db.types import TABLE_OPTIONS, Blob, Key
+from stepca.db.types import TABLE_OPTIONS, Key
 
 _md = MetaData()
-_audit = Table(
-    "audit_events",
-    _md,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("at_ms", BigInteger, nullable=False),
-    Column("action", String(32), nullable=False),
-    Column("kind", Key(8), nullable=False),
-    Column("serial", Key(80), nullable=False),
-    Column("subject", String(1024), nullable=False),
-    Column("names", Blob, nullable=False),  # JSON list
-    Column("provisioner", String(255), nullable=False),
-    Column("credential", String(255), nullable=False),
-    Column("remote", String(255), nullable=False),
-    **TABLE_OPTIONS,
-)
-Index("ix_audit_events_at", _audit.c.at_ms)
-Index("ix_audit_events_serial", _audit.c.serial)
 Table(
     "expiry_notices",
     _md,
@@ -57,8 +41,21 @@ INDEXES = {
 }
 
 
+#: the audit columns: (table, column, DDL type)
+AUDIT_COLUMNS = (
+    ("certificates", "credential", "VARCHAR(255)"),
+    ("certificates", "remote", "VARCHAR(64)"),
+    ("revocations", "credential", "VARCHAR(255)"),
+    ("revocations", "remote", "VARCHAR(64)"),
+)
+
+
 def upgrade(conn: Connection) -> None:
     _md.create_all(conn, checkfirst=True)
+    insp = inspect(conn)
+    for table, column, ddl in AUDIT_COLUMNS:
+        if column not in {c["name"] for c in insp.get_columns(table)}:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl} DEFAULT '' NOT NULL")
     have = {i["name"] for i in inspect(conn).get_indexes("certificates")}
     for name, columns in INDEXES.items():
         if name in have:

@@ -1,62 +1,94 @@
-"""The audit log of certificate events (``audit_events``): rows written by the issuance and
-revocation executors in their own transaction, and read back by the admin API."""
+"""The audit log of certificate events, read back: the rows of the changes themselves.
+
+An issuance (sign, renew, rekey, acme; X.509 or SSH) is its ``certificates`` row and a revocation
+its ``revocations`` row, each with the audit columns of migration v5 (``credential``: the
+one-time token's id, ``cert:<serial>`` for mTLS, ``dashboard``; ``remote``: the client's
+address), written by the same INSERT as the change — so the log costs the issuance path two
+short columns, not a row and its indexes. The names are read out of the stored certificate here,
+off the request path.
+"""
 
 from __future__ import annotations
 
-import json
-import time
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from stepca.db import schema
-from stepca.db.records import AuditEvent
-
-COLUMNS = ("at_ms", "action", "kind", "serial", "subject", "names", "provisioner", "credential", "remote")
-_insert = insert(schema.audit_events)
 
 
-def row(e: AuditEvent, at_ms: int) -> tuple[Any, ...]:
-    return (
-        at_ms,
-        e.action[:32],
-        e.kind,
-        e.serial,
-        e.subject[:1024],
-        json.dumps(list(e.names), separators=(",", ":")).encode(),
-        e.provisioner[:255],
-        e.credential[:255],
-        e.remote[:255],
-    )
+def _provisioner_name(provisioner: str) -> str:
+    """Revocations record a provisioner's id (smallstep's ``name:kid`` for JWK, ``type/name``
+    for the others); the log names it like issuances do."""
+    kind, slash, rest = provisioner.partition("/")
+    if slash and kind.isalnum() and kind.lower() == kind:
+        return rest
+    if provisioner.startswith("admin:"):
+        return provisioner
+    name, colon, _ = provisioner.rpartition(":")
+    return name if colon else provisioner
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
+def _names(kind: str, der: bytes) -> list[str]:
+    try:
+        if kind == "ssh":
+            from stepca.crypto.sshcert import certificate_from_blob
+
+            return [p.decode(errors="replace") for p in certificate_from_blob(der).valid_principals]
+        from cryptography import x509
+
+        san = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(
+            x509.SubjectAlternativeName
+        )
+        return [str(n.value) for n in san.value]
+    except Exception:  # no SAN, or a stored blob that does not parse: no names
+        return []
 
 
-def insert_one(conn: Connection, e: AuditEvent) -> None:
-    conn.execute(_insert, dict(zip(COLUMNS, row(e, now_ms()), strict=True)))
+def _issued(r: Any) -> dict[str, Any]:
+    return {
+        "at": r.created_at * 1000,
+        "action": r.origin if r.kind == "x509" else f"ssh-{r.origin}",
+        "kind": r.kind,
+        "serial": r.serial,
+        "subject": r.subject,
+        "names": _names(r.kind, bytes(r.der)),
+        "provisioner": r.provisioner,
+        "credential": r.credential,
+        "remote": r.remote,
+    }
+
+
+def _revoked(r: Any, subject: str) -> dict[str, Any]:
+    credential = r.credential or r.token_id or (f"cert:{r.serial}" if r.mtls else "")
+    return {
+        "at": r.revoked_at * 1000,
+        "action": "revoke" if r.kind == "x509" else "ssh-revoke",
+        "kind": r.kind,
+        "serial": r.serial,
+        "subject": subject,
+        "names": [],
+        "provisioner": _provisioner_name(r.provisioner),
+        "credential": credential,
+        "remote": r.remote,
+    }
 
 
 def events(conn: Connection, serial: str = "", limit: int = 100) -> list[dict[str, Any]]:
-    """The newest events first (of one serial when given)."""
-    t = schema.audit_events
-    stmt = select(t)
+    """The newest events first (of one serial when given): issuances by ``created_at`` (its
+    index), revocations by ``revoked_at``, merged."""
+    c, r = schema.certificates, schema.revocations
+    cq = select(c)
+    rq = select(r)
     if serial:
-        stmt = stmt.where(t.c.serial == serial)
-    out = []
-    for r in conn.execute(stmt.order_by(t.c.id.desc()).limit(limit)):
-        out.append(
-            {
-                "at": r.at_ms,
-                "action": r.action,
-                "kind": r.kind,
-                "serial": r.serial,
-                "subject": r.subject,
-                "names": json.loads(bytes(r.names) or b"[]"),
-                "provisioner": r.provisioner,
-                "credential": r.credential,
-                "remote": r.remote,
-            }
-        )
-    return out
+        cq, rq = cq.where(c.c.serial == serial), rq.where(r.c.serial == serial)
+    issued = list(conn.execute(cq.order_by(c.c.created_at.desc()).limit(limit)))
+    revoked = list(conn.execute(rq.order_by(r.c.revoked_at.desc()).limit(limit)))
+    subjects = {(i.serial, i.kind): i.subject for i in issued}
+    missing = [(x.serial, x.kind) for x in revoked if (x.serial, x.kind) not in subjects]
+    for s, k in missing:
+        found = conn.execute(select(c.c.subject).where(c.c.serial == s, c.c.kind == k)).first()
+        subjects[(s, k)] = found.subject if found else ""
+    out = [_issued(i) for i in issued] + [_revoked(x, subjects[(x.serial, x.kind)]) for x in revoked]
+    out.sort(key=lambda e: (e["at"], e["action"] == "revoke" or e["action"] == "ssh-revoke"), reverse=True)
+    return out[:limit]

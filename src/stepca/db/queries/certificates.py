@@ -10,9 +10,15 @@ from sqlalchemy import Connection, and_, func, insert, or_, select
 from stepca.db import schema
 from stepca.db.dialect import Dialect
 from stepca.db.operations import IssueOp, Outcome
-from stepca.db.queries import audit, tokens
+from stepca.db.queries import tokens
 from stepca.db.queries._registry import STORED, executor
-from stepca.db.records import CertificateQuery, CertificateRecord, CertificateRow, TokenReusedError
+from stepca.db.records import (
+    AuditEvent,
+    CertificateQuery,
+    CertificateRecord,
+    CertificateRow,
+    TokenReusedError,
+)
 
 COLUMNS = (
     "serial",
@@ -24,11 +30,14 @@ COLUMNS = (
     "origin",
     "created_at",
     "der",
+    "credential",
+    "remote",
 )
 _insert = insert(schema.certificates)
 
 
-def row(c: CertificateRecord, now: int) -> tuple[Any, ...]:
+def row(c: CertificateRecord, now: int, audit: AuditEvent | None = None) -> tuple[Any, ...]:
+    """The row of an issued certificate; ``audit`` fills its audit columns (who, from where)."""
     return (
         c.serial,
         c.kind,
@@ -39,6 +48,8 @@ def row(c: CertificateRecord, now: int) -> tuple[Any, ...]:
         c.origin,
         now,
         c.der,
+        audit.credential[:255] if audit is not None else "",
+        audit.remote[:64] if audit is not None else "",
     )
 
 
@@ -159,17 +170,13 @@ def _batch(d: Dialect, cursor: Any, ops: list[IssueOp]) -> list[Outcome] | None:
     Token ids are inserted with "insert unless present"; when the affected-row count shows a
     replayed token, None tells the caller to roll back and run the operations one by one, which
     reports exactly which token was reused."""
-    now_ms = audit.now_ms()
-    now = now_ms // 1000
+    now = int(time.time())
     toks = [tokens.row(op.token, now) for op in ops if op.token is not None]
     if toks:
         cursor.executemany(d.driver_insert("used_tokens", tokens.COLUMNS, ignore=True), toks)
         if cursor.rowcount != len(toks):
             return None
-    cursor.executemany(d.driver_insert("certificates", COLUMNS), [row(op.cert, now) for op in ops])
-    events = [audit.row(op.audit, now_ms) for op in ops if op.audit is not None]
-    if events:
-        cursor.executemany(d.driver_insert("audit_events", audit.COLUMNS), events)
+    cursor.executemany(d.driver_insert("certificates", COLUMNS), [row(op.cert, now, op.audit) for op in ops])
     return [None] * len(ops)
 
 
@@ -177,7 +184,5 @@ def _batch(d: Dialect, cursor: Any, ops: list[IssueOp]) -> list[Outcome] | None:
 def issue(d: Dialect, conn: Connection, op: IssueOp) -> Outcome:
     if op.token is not None and not tokens.insert(d, conn, op.token):
         return TokenReusedError(op.token.token_id)
-    conn.execute(_insert, dict(zip(COLUMNS, row(op.cert, int(time.time())), strict=True)))
-    if op.audit is not None:
-        audit.insert_one(conn, op.audit)
+    conn.execute(_insert, dict(zip(COLUMNS, row(op.cert, int(time.time()), op.audit), strict=True)))
     return None

@@ -9,10 +9,11 @@ from sqlalchemy import Connection, func, or_, select
 from stepca.db import schema
 from stepca.db.dialect import Dialect
 from stepca.db.operations import Outcome, RevokeOp
-from stepca.db.queries import audit, tokens
+from stepca.db.queries import tokens
 from stepca.db.queries._registry import STORED, executor
 from stepca.db.records import (
     AlreadyRevokedError,
+    AuditEvent,
     RevocationRecord,
     RevokedEntry,
     SSHRevokedEntry,
@@ -20,8 +21,10 @@ from stepca.db.records import (
 )
 
 
-def _row(r: RevocationRecord) -> dict[str, Any]:
+def _row(r: RevocationRecord, audit: AuditEvent | None = None) -> dict[str, Any]:
     return {
+        "credential": audit.credential[:255] if audit is not None else "",
+        "remote": audit.remote[:64] if audit is not None else "",
         "serial": r.serial,
         "kind": r.kind,
         "reason_code": r.reason_code,
@@ -134,8 +137,6 @@ def _stored(conn: Connection, op: RevokeOp) -> object:
 def revoke(d: Dialect, conn: Connection, op: RevokeOp) -> Outcome:
     if op.token is not None and not tokens.insert(d, conn, op.token):
         return TokenReusedError(op.token.token_id)
-    if conn.execute(d.insert_ignore(schema.revocations), _row(op.revocation)).rowcount != 1:
+    if conn.execute(d.insert_ignore(schema.revocations), _row(op.revocation, op.audit)).rowcount != 1:
         return AlreadyRevokedError(op.revocation.serial)
-    if op.audit is not None:
-        audit.insert_one(conn, op.audit)
     return None
