@@ -253,6 +253,13 @@ class SSHConfig(_Model):
     user_key: str | None = Field(None, alias="userKey")
 
 
+def http_url(value: str) -> str:
+    """An optional ``http://`` or ``https://`` URL field (the CRL, OCSP and webhook URLs)."""
+    if value and not value.lower().startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
 class CRLConfig(_Model):
     """ca.json ``crl``, named as smallstep names it (docs/revocation.md).
 
@@ -278,9 +285,7 @@ class CRLConfig(_Model):
     @field_validator("idp_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if value and not value.lower().startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
+        return http_url(value)
 
     @model_validator(mode="after")
     def _renew_before_expiry(self) -> CRLConfig:
@@ -331,9 +336,7 @@ class OCSPConfig(_Model):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if value and not value.lower().startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
+        return http_url(value)
 
     @model_validator(mode="after")
     def _responses_fit_the_certificate(self) -> OCSPConfig:
@@ -365,9 +368,7 @@ class ExpiryWarningsConfig(_Model):
     @field_validator("webhook_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if value and not value.lower().startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
+        return http_url(value)
 
 
 class CAConfig(_Model):

@@ -180,18 +180,10 @@ async def on_issue(op: IssueOp) -> None:
         _m.issued.labels(c.provisioner, c.kind, c.origin).inc()
 
 
-def provisioner_name(provisioner_id: str) -> str:
-    """The name in a provisioner id as revocations record it (smallstep's ids: ``name:kid``
-    for JWK, ``type/name`` for the others), so both counters carry the same label."""
-    kind, slash, rest = provisioner_id.partition("/")
-    if slash and kind.isalnum() and kind.lower() == kind:
-        return rest
-    name, colon, _kid = provisioner_id.rpartition(":")
-    return name if colon else provisioner_id
-
-
 async def on_revoke(op: RevokeOp) -> None:
     if _m is not None:
+        from stepca.db.records import provisioner_name
+
         r = op.revocation
         _m.revoked.labels(provisioner_name(r.provisioner), r.kind).inc()
 

@@ -228,3 +228,16 @@ class DashboardCounts:
     revoked: int
     #: certificates valid now (not expired), by provisioner
     per_provisioner: tuple[tuple[str, int], ...]
+
+
+def provisioner_name(provisioner_id: str) -> str:
+    """The name in a provisioner id as revocations record it (smallstep's ids: ``name:kid``
+    for JWK, ``type/name`` for the others; ``admin:<subject>`` for a dashboard revocation is
+    kept whole), so issuances and revocations carry the same name."""
+    kind, slash, rest = provisioner_id.partition("/")
+    if slash and kind.isalnum() and kind.lower() == kind:
+        return rest
+    if provisioner_id.startswith("admin:"):
+        return provisioner_id
+    name, colon, _kid = provisioner_id.rpartition(":")
+    return name if colon else provisioner_id

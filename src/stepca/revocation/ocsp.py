@@ -37,6 +37,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from stepca.crypto.der import read_sequence
 from stepca.crypto.keys import PrivateKey, generate_private_key, signature_hash
+from stepca.revocation.crl import _aki, _host
 
 if TYPE_CHECKING:
     from stepca.config import CAConfig
@@ -101,10 +102,6 @@ UNSUCCESSFUL = {
     TRY_LATER: "tryLater",
     INTERNAL_ERROR: "internalError",
 }
-
-
-def _host(name: str) -> str:
-    return f"[{name}]" if ":" in name and not name.startswith("[") else name
 
 
 def ocsp_url(config: CAConfig) -> str:
@@ -239,14 +236,6 @@ def make_signer(s: OCSPSettings, now: int | None = None) -> Signer:
         .sign(s.issuer_key, signature_hash(s.issuer_key))
     )
     return Signer(key, cert, (cert,), now + life * 2 // 3, not_after)
-
-
-def _aki(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
-    try:
-        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-        return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
-    except x509.ExtensionNotFound:
-        return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key())  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,18 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from stepca.db import schema
-
-
-def _provisioner_name(provisioner: str) -> str:
-    """Revocations record a provisioner's id (smallstep's ``name:kid`` for JWK, ``type/name``
-    for the others); the log names it like issuances do."""
-    kind, slash, rest = provisioner.partition("/")
-    if slash and kind.isalnum() and kind.lower() == kind:
-        return rest
-    if provisioner.startswith("admin:"):
-        return provisioner
-    name, colon, _ = provisioner.rpartition(":")
-    return name if colon else provisioner
+from stepca.db.records import provisioner_name
 
 
 def _names(kind: str, der: bytes) -> list[str]:
@@ -68,7 +57,7 @@ def _revoked(r: Any, subject: str) -> dict[str, Any]:
         "serial": r.serial,
         "subject": subject,
         "names": [],
-        "provisioner": _provisioner_name(r.provisioner),
+        "provisioner": provisioner_name(r.provisioner),
         "credential": credential,
         "remote": r.remote,
     }
