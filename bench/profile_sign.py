@@ -57,6 +57,21 @@ def summarize(raw: Path, top: int) -> None:
         print(f"  {100 * n / samples:5.1f}%  {name}")
 
 
+def summarize_perf(data: Path, top: int) -> None:
+    """Shares of the sampled CPU by shared object (libpython, libcrypto, libssl, uvloop,
+    the kernel...) and by symbol, from ``perf report``."""
+    for sort in ("dso", "dso,sym"):
+        out = subprocess.run(
+            ["perf", "report", "-i", str(data), "--no-children", "--sort", sort, "--stdio",
+             "--percent-limit", "0.3"],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        lines = [ln for ln in out.splitlines() if ln.strip() and not ln.startswith("#")]
+        print(f"\nby {sort}:")
+        for line in lines[:top]:
+            print("  " + line.strip())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=15)
@@ -64,23 +79,32 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--endpoint", default="sign", choices=["sign", "ssh"])
     ap.add_argument("--rate", type=int, default=120, help="samples per second")
-    ap.add_argument("--keep", help="also write the collapsed stacks to this file")
+    ap.add_argument("--keep", help="also write the collapsed stacks (or perf.data) to this file")
+    ap.add_argument(
+        "--perf",
+        action="store_true",
+        help="native profile instead: perf record on the worker, shares by library and by symbol",
+    )
+    ap.add_argument("--workers", type=int, default=1, help="worker processes (all are sampled with --perf)")
     args = ap.parse_args()
     need_wrk()
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(spy).exists():
+    if args.perf:
+        if not shutil.which("perf"):
+            raise SystemExit("perf is not installed (apt-get install linux-perf)")
+    elif not Path(spy).exists():
         raise SystemExit("py-spy is not installed (.venv/bin/pip install py-spy)")
     tmp = Path(tempfile.mkdtemp(prefix="stepca-profile-"))
     try:
         pki = init_pki(tmp, ssh=args.endpoint == "ssh")
-        ca = start_ca("profile", pki, pki.ca_json, workers=1, log_dir=tmp)
+        ca = start_ca("profile", pki, pki.ca_json, workers=args.workers, log_dir=tmp)
         try:
             bodies = tmp / "bodies.jsonl"
             Bodies(pki, ca.url).write(args.endpoint, 2500 * (args.duration + 8), bodies)
             run_wrk(ca.url, args.endpoint, bodies, connections=args.connections, duration=3)  # warm-up
             Bodies(pki, ca.url).write(args.endpoint, 2500 * (args.duration + 8), bodies)
-            (worker,) = ca.worker_pids()
-            raw = tmp / "stacks.txt"
+            workers = ca.worker_pids()
+            raw = tmp / ("perf.data" if args.perf else "stacks.txt")
             result: dict[str, object] = {}
 
             def load() -> None:
@@ -97,14 +121,25 @@ def main() -> None:
             t = threading.Thread(target=load)
             t.start()
             time.sleep(1)
-            subprocess.run(
-                [spy, "record", "--pid", str(worker), "--duration", str(args.duration), "--rate", str(args.rate),
-                 "--format", "raw", "--threads", "--nonblocking", "--output", str(raw)],
-                check=True, capture_output=True,
-            )  # fmt: skip
+            if args.perf:
+                subprocess.run(
+                    ["perf", "record", "-F", str(args.rate * 8), "-o", str(raw),
+                     "-p", ",".join(map(str, workers)), "--", "sleep", str(args.duration)],
+                    check=True, capture_output=True,
+                )  # fmt: skip
+            else:
+                subprocess.run(
+                    [spy, "record", "--pid", str(workers[0]), "--duration", str(args.duration),
+                     "--rate", str(args.rate), "--format", "raw", "--threads", "--nonblocking",
+                     "--output", str(raw)],
+                    check=True, capture_output=True,
+                )  # fmt: skip
             t.join()
             print(f"load: {result.get('certs_per_s', 0)} certs/s with the profiler attached")
-            summarize(raw, args.top)
+            if args.perf:
+                summarize_perf(raw, args.top)
+            else:
+                summarize(raw, args.top)
             if args.keep:
                 shutil.copy(raw, args.keep)
         finally:

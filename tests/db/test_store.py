@@ -96,6 +96,23 @@ def test_issue_batch_records_every_certificate(store: StoreUnderTest) -> None:
         assert op.token is not None and store.token_used(op.token.token_id)
 
 
+@pytest.mark.parametrize("size", [1, 3, 127, 128, 129, 300, 512])
+def test_batches_of_every_size_record_every_row(store: StoreUnderTest, size: int) -> None:
+    """SQLite writes a batch as multi-row INSERTs of 2^k rows (at most 128 each): every size,
+    across chunk boundaries, stores each row once; a replay anywhere in it is still found."""
+    ops = [IssueOp(cert(), token()) for _ in range(size)]
+    assert store.apply(ops) == [None] * size
+    assert store.count_certificates() == size
+    for op in (ops[0], ops[size // 2], ops[-1]):
+        got = store.get_certificate(op.cert.serial)
+        assert got is not None and got.der == op.cert.der
+        assert op.token is not None and store.token_used(op.token.token_id)
+    replay = [IssueOp(cert(), token()) for _ in range(size)] + [IssueOp(cert(), ops[-1].token)]
+    results = store.apply(replay)
+    assert results[:-1] == [None] * size and isinstance(results[-1], TokenReusedError)
+    assert store.count_certificates() == 2 * size
+
+
 def test_reused_tokens_are_reported_per_operation(store: StoreUnderTest) -> None:
     """The affected-row count spots the replay; the fallback says exactly which op reused."""
     used = token()

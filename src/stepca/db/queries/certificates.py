@@ -165,18 +165,16 @@ def _stored(conn: Connection, op: IssueOp) -> object:
 
 
 def _batch(d: Dialect, cursor: Any, ops: list[IssueOp]) -> list[Outcome] | None:
-    """The hot path: a batch of issuances as two ``executemany`` in the caller's transaction.
+    """The hot path: a batch of issuances as two multi-row inserts in the caller's transaction.
 
     Token ids are inserted with "insert unless present"; when the affected-row count shows a
     replayed token, None tells the caller to roll back and run the operations one by one, which
     reports exactly which token was reused."""
     now = int(time.time())
     toks = [tokens.row(op.token, now) for op in ops if op.token is not None]
-    if toks:
-        cursor.executemany(d.driver_insert("used_tokens", tokens.COLUMNS, ignore=True), toks)
-        if cursor.rowcount != len(toks):
-            return None
-    cursor.executemany(d.driver_insert("certificates", COLUMNS), [row(op.cert, now, op.audit) for op in ops])
+    if toks and d.insert_rows(cursor, "used_tokens", tokens.COLUMNS, toks, ignore=True) != len(toks):
+        return None
+    d.insert_rows(cursor, "certificates", COLUMNS, [row(op.cert, now, op.audit) for op in ops])
     return [None] * len(ops)
 
 
