@@ -126,3 +126,26 @@ def test_renewal_copies_extensions_with_new_key_identifier() -> None:
     assert second.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value == (
         x509.SubjectKeyIdentifier.from_public_key(new_key.public_key())
     )
+
+
+def test_serials_carry_the_issuing_time_then_86_random_bits() -> None:
+    """Time-ordered serials (new ones land at the end of the serial index): 127 bits, 39
+    decimal digits (so the stored text sorts as the number), the millisecond of issuance in the
+    top 41-42 bits, and 86 random bits that differ within one millisecond."""
+    import time
+
+    from stepca.authority.x509_issuer import SERIAL_RANDOM_BITS, random_serial
+
+    before = time.time_ns() // 1_000_000
+    serials = [random_serial() for _ in range(2000)]
+    after = time.time_ns() // 1_000_000
+    assert SERIAL_RANDOM_BITS >= 64  # CA/Browser Forum BR 7.1: at least 64 bits from a CSPRNG
+    assert len(set(serials)) == len(serials)
+    for s in serials:
+        assert 127 <= s.bit_length() <= 128 and len(str(s)) == 39  # 128 bits from 2039
+        assert before <= s >> SERIAL_RANDOM_BITS <= after
+    assert [s >> SERIAL_RANDOM_BITS for s in serials] == sorted(s >> SERIAL_RANDOM_BITS for s in serials)
+    texts = [str(s) for s in serials]
+    assert sorted(texts) == [str(s) for s in sorted(serials)]  # text order is number order
+    low = {s & ((1 << SERIAL_RANDOM_BITS) - 1) for s in serials}
+    assert len(low) == len(serials) and max(low).bit_length() > SERIAL_RANDOM_BITS - 8

@@ -7,6 +7,7 @@ once per configuration load.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,9 +47,21 @@ _TEMPLATE_ATTRS = [
 ]
 
 
+#: random bits under the time prefix of a serial (RFC 5280 4.1.2.2 allows 20 octets; the CA/Browser
+#: Forum's Baseline Requirements ask for at least 64 bits from a CSPRNG)
+SERIAL_RANDOM_BITS = 86
+
+
 def random_serial() -> int:
-    """128 random bits (smallstep: rand.Int(2^128)); never zero."""
-    return int.from_bytes(os.urandom(16), "big") or 1
+    """A 127-bit serial: the issuing time in milliseconds (42 bits), then 86 random bits.
+
+    smallstep draws 128 random bits. The time prefix keeps new serials together: each insert
+    lands at the end of the serial index instead of on a random page of it, so a commit dirties
+    a few pages however big the database grows (a random key touches one page of an index that
+    outgrows the cache per certificate). The decimal form has 39 digits from 2011 to 2379, so
+    the stored text sorts as the number does. The time it reveals is in the certificate already
+    (notBefore), and 86 random bits keep serials unguessable."""
+    return (time.time_ns() // 1_000_000) << SERIAL_RANDOM_BITS | int.from_bytes(os.urandom(11), "big") >> 2
 
 
 @dataclass(frozen=True, slots=True)
