@@ -52,6 +52,17 @@ def rss_kib(pid: int) -> int:
     return int(m.group(1)) if m else 0
 
 
+def rss_parts(pid: int) -> dict[str, int]:
+    """VmRSS split (KiB): anonymous memory (heaps), file pages, shared memory (SQLite's -shm
+    WAL index is a shared file mapping): which one grows says what holds the memory."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    return {
+        k: int(m.group(1))
+        for k in ("RssAnon", "RssFile", "RssShmem")
+        if (m := re.search(rf"^{k}:\s+(\d+) kB", text, re.M))
+    }
+
+
 def produce(pki_dir: str, password_file: str, sizes: list[int], out_dir: str, queue: Any) -> None:
     """Helper process: one bodies file per chunk, handed over through a bounded queue."""
     bodies = Bodies(Pki(Path(pki_dir), Path(password_file)))
@@ -139,7 +150,10 @@ def main() -> None:
                     totals[k] += res[k]
                 sent += res["ok"] + res["bad"] + res["lost"]
                 rss = {p: rss_kib(p) for p in workers if Path(f"/proc/{p}").exists()}
-                series.append({"signs": sent, "rss_kib": rss, "p99_ms": res["p99_us"] / 1000})
+                parts = {p: rss_parts(p) for p in rss}
+                series.append(
+                    {"signs": sent, "rss_kib": rss, "rss_parts_kib": parts, "p99_ms": res["p99_us"] / 1000}
+                )
                 if warm is None and sent >= args.warmup:
                     warm = rss
                 rate = sent / (time.monotonic() - t0)
@@ -147,7 +161,8 @@ def main() -> None:
                     f"  {sent:,}/{args.signs:,} signs ({rate:,.0f}/s overall), errors {totals['bad']} non-201, "
                     f"{totals['lost']} unanswered "
                     f"+ {totals['connect'] + totals['read'] + totals['write'] + totals['timeout']} socket, "
-                    f"chunk p99 {res['p99_us'] / 1000:.1f} ms, RSS KiB {list(rss.values())}",
+                    f"chunk p99 {res['p99_us'] / 1000:.1f} ms, RSS KiB {list(rss.values())} "
+                    f"(anon/file/shmem {[tuple(v.values()) for v in parts.values()]})",
                     flush=True,
                 )
             elapsed = time.monotonic() - t0

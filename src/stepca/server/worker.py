@@ -46,7 +46,7 @@ from stepca.jobs import DEFAULT_LEASE_TIME, Job, Scheduler, Scope
 from stepca.redact import clean
 from stepca.revocation import ocsp
 from stepca.revocation.publisher import RevocationPublisher, settings_for
-from stepca.server import parent
+from stepca.server import memory, parent
 from stepca.server.loader import Loaded, LoadError, Secrets, load
 from stepca.server.logs import ServerLog
 from stepca.server.tls import (
@@ -81,6 +81,8 @@ TOKEN_PURGE_INTERVAL = 600.0
 LOG_FLUSH_INTERVAL = 0.2
 #: how often each worker copies the SQLite WAL back into the database file (off the write path)
 CHECKPOINT_INTERVAL = 1.0
+#: how often a worker gives its free heap pages back to the OS (stepca.server.memory)
+MEMORY_TRIM_INTERVAL = 60.0
 #: how often one worker of the cluster purges expired ACME nonces, orders and authorizations
 ACME_PURGE_INTERVAL = 600.0
 #: a challenge still processing after this long lost its worker: one worker of the cluster
@@ -287,6 +289,8 @@ class Worker:
         self.jobs.add(Job("flush-log", LOG_FLUSH_INTERVAL, self._flush_logs))
         self.jobs.add(Job("renew-server-certificate", CERT_CHECK_INTERVAL, self._renew_server_cert))
         self.jobs.add(Job("checkpoint", CHECKPOINT_INTERVAL, self.store.checkpoint))
+        if memory.available():
+            self.jobs.add(Job("release-free-memory", MEMORY_TRIM_INTERVAL, self._release_free_memory))
         self.jobs.add(
             Job("purge-used-tokens", opts.token_purge_interval, self._purge_used_tokens, scope=Scope.CLUSTER)
         )
@@ -593,6 +597,9 @@ class Worker:
 
     async def _flush_logs(self) -> None:
         self.log.flush()
+
+    async def _release_free_memory(self) -> None:
+        memory.release_free_memory()  # on the loop: taking the arenas' locks, a few ms at most
 
     async def _purge_used_tokens(self) -> None:
         """Forget used token ids well after their tokens expired, in small chunks (the table
