@@ -442,9 +442,10 @@ def print_machine(info: dict[str, Any], out: TextIO = sys.stdout) -> None:
 # --------------------------------------------------------------------------- databases
 
 
-def server_database(kind: str, name: str) -> tuple[dict[str, Any], str]:
+def server_database(kind: str, name: str, *, template: str | None = None) -> tuple[dict[str, Any], str]:
     """A fresh database ``name`` on the local PostgreSQL or MariaDB: the ca.json db block and the
-    SQLAlchemy URL of that database (created here, dropped by ``drop_database``)."""
+    SQLAlchemy URL of that database (created here, dropped by ``drop_database``). PostgreSQL:
+    ``template`` makes it a copy of that database (``CREATE DATABASE ... TEMPLATE``)."""
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
@@ -452,7 +453,12 @@ def server_database(kind: str, name: str) -> tuple[dict[str, Any], str]:
     engine = create_engine(admin, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         quoted = f'"{name}"' if kind == "postgresql" else f"`{name}`"
-        conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
+        if template is not None:
+            if kind != "postgresql":
+                raise ValueError("a template database needs PostgreSQL")
+            conn.exec_driver_sql(f'CREATE DATABASE {quoted} TEMPLATE "{template}"')
+        else:
+            conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
     engine.dispose()
     url = admin.rsplit("/", 1)[0] + f"/{name}"
     return {"type": kind, "dataSource": source, "database": name}, url

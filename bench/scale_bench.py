@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/scale_bench.py [--db sqlite|postgresql] [--certificates 1000000]
                                           [--revocations 100000] [--prefilled FILE]
+                                          [--prefilled-database NAME]
                                           [--pairs 5] [--duration 15] [--endpoint sign] [--json FILE]
 
 One throw-away PKI and two step-ca processes with the same configuration but their database:
@@ -55,6 +56,10 @@ def main() -> None:
     ap.add_argument("--certificates", "-n", type=int, default=1_000_000)
     ap.add_argument("--revocations", "-m", type=int, default=100_000)
     ap.add_argument("--prefilled", type=Path, help="an SQLite file made by bench/prefill.py, copied (sqlite)")
+    ap.add_argument(
+        "--prefilled-database",
+        help="a PostgreSQL database filled by bench/prefill.py, copied (CREATE DATABASE ... TEMPLATE) and left as is",
+    )
     ap.add_argument("--endpoint", choices=sorted(ENDPOINTS), default="sign")
     ap.add_argument("--pairs", type=int, default=5)
     ap.add_argument("--duration", type=int, default=15)
@@ -67,6 +72,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.prefilled and (args.db != "sqlite" or not args.prefilled.is_file()):
         raise SystemExit("--prefilled needs --db sqlite and an existing SQLite file")
+    if args.prefilled_database and args.db != "postgresql":
+        raise SystemExit("--prefilled-database needs --db postgresql")
     if args.pairs < 1 or args.duration < 1:
         raise SystemExit("--pairs and --duration must be at least 1")
     need_wrk()
@@ -101,13 +108,17 @@ def main() -> None:
             urls = {}
             for label in (A, B):
                 name = f"stepca_scale_{label}_{uuid.uuid4().hex[:8]}"
-                blocks[label], urls[label] = server_database("postgresql", name)
+                template = args.prefilled_database if label == B else None
+                blocks[label], urls[label] = server_database("postgresql", name, template=template)
                 dropped.append(name)
             from sqlalchemy.engine import make_url
 
-            fill = prefill(
-                Target(make_url(urls[B]), "postgresql", provisioner), args.certificates, args.revocations
-            )
+            if args.prefilled_database:
+                fill = {"copied_from": args.prefilled_database}
+            else:
+                fill = prefill(
+                    Target(make_url(urls[B]), "postgresql", provisioner), args.certificates, args.revocations
+                )
         print(f"prefilled: {json.dumps(fill)}")
         cas = [
             start_ca(
