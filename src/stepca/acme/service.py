@@ -787,7 +787,7 @@ class AcmeService:
             )
             metrics.acme_order("invalid")
             raise problem from None
-        serial = str(issued.cert.serial_number)
+        serial = str(issued.serial)
         await self._apply(
             TransitionOp(
                 (

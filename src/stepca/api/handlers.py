@@ -43,7 +43,7 @@ class AuthorityRef(Protocol):
     def current(self) -> Authority: ...
 
     def log_request(
-        self, request: web.Request, status: int, started: float, fields: dict[str, Any]
+        self, request: web.BaseRequest, status: int, started: float, fields: dict[str, Any]
     ) -> None: ...
 
     def log_error(self, request: web.Request, exc: BaseException) -> None: ...
@@ -223,7 +223,7 @@ async def revoke(request: web.Request, ca: Authority, fields: dict[str, Any]) ->
 
 
 def _log_issued(fields: dict[str, Any], issued: Issued) -> None:
-    fields["serial"] = str(issued.cert.serial_number)
+    fields["serial"] = str(issued.serial)
     if issued.provisioner is not None:
         fields["provisioner"] = issued.provisioner.name
     if issued.subject:

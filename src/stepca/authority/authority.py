@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from stepca.authority.claims import EffectiveClaims, x509_validity
 from stepca.authority.issuance import Issuance, Issued
@@ -337,6 +339,8 @@ class Authority:
 
 def _requested(value: object, now: datetime, field: str) -> datetime | None:
     """A requested validity bound: representable (400) and not far in the past (403)."""
+    if value is None:  # not asked for: the provisioner's default (most requests)
+        return None
     when = parse_time_duration(value, now, field)
     check_not_too_old(when, now, field)
     return when
@@ -363,9 +367,6 @@ def load_csr(csr_pem: object) -> tuple[x509.CertificateSigningRequest, Any]:
 
 
 def _csr_signature_valid(csr: x509.CertificateSigningRequest, key: Any) -> bool:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-
     try:
         params = csr.signature_algorithm_parameters
         if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(params, ec.ECDSA):
@@ -385,8 +386,6 @@ def _csr_signature_valid(csr: x509.CertificateSigningRequest, key: Any) -> bool:
 
 def check_key_policy(key: Any) -> Any:
     """Keys a certificate may carry: EC P-256/P-384/P-521, RSA of at least 2048 bits, Ed25519."""
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-
     if isinstance(key, ec.EllipticCurvePublicKey):
         if key.curve.name not in ("secp256r1", "secp384r1", "secp521r1"):
             raise Forbidden(f"unsupported elliptic curve {key.curve.name}")

@@ -8,7 +8,6 @@ same method, so every certificate the CA hands out is recorded the same way (or 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stepca.crypto.pem import der_to_pem
@@ -23,13 +22,35 @@ if TYPE_CHECKING:
     from stepca.provisioner.base import Provisioner
 
 
-@dataclass(frozen=True, slots=True)
 class Issued:
-    cert: x509.Certificate
-    pem: str
-    chain_pems: tuple[str, ...]  # intermediates after the leaf
-    provisioner: Provisioner | None = None
-    subject: str = ""  # the authorized subject (token ``sub`` or the renewed certificate's CN)
+    """An issued certificate: its DER, PEM and serial; the parsed ``cert`` is made on first use
+    (a /sign answer needs only the PEM and the serial)."""
+
+    __slots__ = ("_cert", "chain_pems", "der", "pem", "provisioner", "serial", "subject")
+
+    def __init__(
+        self,
+        der: bytes,
+        serial: int,
+        chain_pems: tuple[str, ...],  # intermediates after the leaf
+        provisioner: Provisioner | None = None,
+        subject: str = "",  # the authorized subject (token ``sub`` or the renewed certificate's CN)
+    ) -> None:
+        self.der = der
+        self.serial = serial
+        self.pem = der_to_pem(der)
+        self.chain_pems = chain_pems
+        self.provisioner = provisioner
+        self.subject = subject
+        self._cert: x509.Certificate | None = None
+
+    @property
+    def cert(self) -> x509.Certificate:
+        if self._cert is None:
+            from cryptography import x509
+
+            self._cert = x509.load_der_x509_certificate(self.der)
+        return self._cert
 
 
 class Issuance:
@@ -55,8 +76,8 @@ class Issuance:
 
         The certificate is returned only once the store says it is durably recorded.
         """
-        cert, der = self.issuer.issue(leaf)
-        serial = str(cert.serial_number)
+        serial_number, der = self.issuer.issue_der(leaf)
+        serial = str(serial_number)
         if names is None:
             names = tuple(str(n.value) for n in leaf.sans) if leaf.sans is not None else ()
         await self.services.record(
@@ -76,10 +97,4 @@ class Issuance:
                 ),
             )
         )
-        return Issued(
-            cert=cert,
-            pem=der_to_pem(der),
-            chain_pems=self.chain_pems,
-            provisioner=provisioner,
-            subject=subject,
-        )
+        return Issued(der, serial_number, self.chain_pems, provisioner, subject)

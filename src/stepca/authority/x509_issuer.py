@@ -126,6 +126,12 @@ class X509Issuer:
 
     def issue(self, req: LeafRequest) -> tuple[x509.Certificate, bytes]:
         """Sign a leaf; returns the certificate and its DER."""
+        _, cert_der = self.issue_der(req)
+        return x509.load_der_x509_certificate(cert_der), cert_der
+
+    def issue_der(self, req: LeafRequest) -> tuple[int, bytes]:
+        """Sign a leaf; returns its serial number and DER (no parsed certificate object: the
+        issuance path stores and returns bytes, and parses only when a caller asks)."""
         pub = req.public_key
         spki = pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         subject_der = (
@@ -163,12 +169,13 @@ class X509Issuer:
             if req.provisioner_extension:
                 exts.append(extension(_PROV_OID_DER, req.provisioner_extension))
             exts += self._extra
+        serial = random_serial()
         cert_der, _ = self.encoder.encode(
-            serial=random_serial(),
+            serial=serial,
             not_before=req.not_before,
             not_after=req.not_after,
             subject_der=subject_der,
             spki_der=spki,
             extensions=exts,
         )
-        return x509.load_der_x509_certificate(cert_der), cert_der
+        return serial, cert_der

@@ -114,6 +114,11 @@ class ServerLimits:
     acme_resolver: str = ""
 
 
+#: the application's entry point, as a connection calls it, and what a connection calls first
+AppHandler = Callable[[Any], Awaitable[web.StreamResponse]]
+BodyGate = Callable[[web.BaseRequest, AppHandler], Awaitable[web.StreamResponse]]
+
+
 class BodyTimeout(StepError):
     status = 408
     prefix = "The request body was not received in time"
@@ -168,7 +173,9 @@ class Runtime:
         self.current = authority
         self.log = log
 
-    def log_request(self, request: web.Request, status: int, started: float, fields: dict[str, Any]) -> None:
+    def log_request(
+        self, request: web.BaseRequest, status: int, started: float, fields: dict[str, Any]
+    ) -> None:
         try:
             self.log.request(request, status, started, fields)
         except Exception as exc:  # a log line must never fail the request it describes
@@ -372,7 +379,6 @@ class Worker:
         app[ACME] = self.acme
         app[RESPONDER] = self.responder
         app[ADMIN] = self.admin
-        app.middlewares.append(self._bounded_body)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
         await runner.setup()
         server = runner.server
@@ -383,8 +389,9 @@ class Worker:
         def protocol() -> web.RequestHandler:
             return _Protocol(
                 server,
+                self._bounded_body,
                 loop=loop,
-                access_log=None,  # type: ignore[arg-type]  # aiohttp accepts None: no access log
+                access_log=None,  # aiohttp accepts None: no access log
                 keepalive_timeout=KEEPALIVE_TIMEOUT,
                 lingering_time=LINGERING_TIME,
             )
@@ -442,7 +449,7 @@ class Worker:
         app = build_app(self.runtime, insecure=True)
         app[PUBLISHER] = self.publisher
         app[RESPONDER] = self.responder
-        app.middlewares.append(self._bounded_body)  # OCSP requests have bodies
+        app.middlewares.append(self._bounded_body_middleware)  # OCSP requests have bodies
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
         await runner.setup()
         await web.SockSite(runner, self.insecure_sock, shutdown_timeout=SHUTDOWN_GRACE).start()
@@ -544,13 +551,14 @@ class Worker:
         finally:
             self._handshaking -= 1
 
-    @web.middleware
-    async def _bounded_body(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
+    async def _bounded_body(self, request: web.BaseRequest, handler: AppHandler) -> web.StreamResponse:
         """Read the whole body within ``body_timeout`` before any handler runs (a client that
         stalls after its headers cannot hold the connection); a client that goes away
-        mid-upload is an info line, not a traceback."""
+        mid-upload is an info line, not a traceback.
+
+        Called by the connection (``_Protocol``) in front of the application, not as an aiohttp
+        middleware: an application with a middleware pays for aiohttp's middleware chain (and
+        its ``current_app`` bookkeeping) on every request."""
         if not request.body_exists:
             return await handler(request)
         started = time.perf_counter()
@@ -584,6 +592,13 @@ class Worker:
             )
             return web.Response(status=400)
         return await handler(request)
+
+    @web.middleware
+    async def _bounded_body_middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """``_bounded_body`` for the apps aiohttp's own sites serve (the plain-HTTP listener)."""
+        return await self._bounded_body(request, handler)
 
     def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
@@ -822,8 +837,24 @@ def aiohttp_payload_errors() -> type[Exception]:
 
 
 class _Protocol(web.RequestHandler):
-    """aiohttp's protocol, but its own error responses (bad request line, bad header) never
-    quote what the client sent: they may hold a token."""
+    """aiohttp's protocol, with every request's body read (bounded) before the application sees
+    it, and its own error responses (bad request line, bad header) that never quote what the
+    client sent: they may hold a token."""
+
+    def __init__(
+        self,
+        manager: web.Server,
+        bounded_body: BodyGate,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(manager, **kwargs)
+        app_handler = self._request_handler
+        assert app_handler is not None
+
+        def handle(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
+            return bounded_body(request, app_handler)
+
+        self._request_handler = handle
 
     def handle_error(
         self,
