@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from stepca.server import parent, sdnotify
+from stepca.server.balance import ConnectionShares
 from stepca.server.loader import Loaded, LoadError, Secrets, load
 from stepca.server.logs import ServerLog
 from stepca.server.worker import ServerLimits, WorkerOptions, check_config, run_worker
@@ -84,6 +85,8 @@ class Supervisor:
 
     def __post_init__(self) -> None:
         self.slots = [WorkerSlot(i) for i in range(self.workers)]
+        #: each worker's open connections, mapped before the first fork (see ``balance.py``)
+        self.shares = ConnectionShares(self.workers)
         #: where the socket listens: ca.json's address at start-up (a reload cannot move it)
         self.address = self.loaded.config.address
         self.insecure_address = self.loaded.config.insecure_address
@@ -109,6 +112,7 @@ class Supervisor:
         # fork with SIGHUP blocked: the worker unblocks it once its reload handler is installed,
         # so a reload asked for while it starts is delayed, never fatal
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+        self.shares.set(slot.index, 0)  # a new worker holds nothing (its predecessor's are gone)
         pid = os.fork()
         if pid == 0:  # child
             self._child(slot)
@@ -144,6 +148,7 @@ class Supervisor:
                     parent_pid=self._pid,
                     parent_fd=self._alive_r,
                     limits=self.limits,
+                    shares=self.shares,
                 ),
                 self.sock,
                 self.loaded,

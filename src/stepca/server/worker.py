@@ -47,6 +47,7 @@ from stepca.redact import clean
 from stepca.revocation import ocsp
 from stepca.revocation.publisher import RevocationPublisher, settings_for
 from stepca.server import memory, parent
+from stepca.server.balance import DEFER_STEP, MAX_DEFER, ConnectionShares
 from stepca.server.loader import Loaded, LoadError, Secrets, load
 from stepca.server.logs import ServerLog
 from stepca.server.tls import (
@@ -164,6 +165,8 @@ class WorkerOptions:
     parent_pid: int | None = None
     parent_fd: int | None = None
     limits: ServerLimits = field(default_factory=ServerLimits)
+    #: every worker's open connections, shared with the others (see ``balance.py``)
+    shares: ConnectionShares | None = None
 
 
 class Runtime:
@@ -357,7 +360,21 @@ class Worker:
         self._grace = SHUTDOWN_GRACE
         self._orphan = False
         self._handshaking = 0
+        #: connections past their TLS handshake and not yet closed
+        self._open = 0
         self._connecting: set[asyncio.Task[None]] = set()
+
+    def _release_later(self, previous: Authority) -> None:
+        """The authority a reload or an admin change replaced: its provisioners closed once the
+        requests that started on it are done (the grace), then its cycles collected."""
+        loop = asyncio.get_running_loop()
+
+        async def release() -> None:
+            await previous.provisioners.close()
+
+        loop.call_later(SHUTDOWN_GRACE, lambda: loop.create_task(release()))
+        # once the task above let go of ``previous`` (nothing else refers to it)
+        loop.call_later(SHUTDOWN_GRACE + 1.0, memory.refreeze)
 
     def _new_context(self, loaded: Loaded) -> ssl.SSLContext:
         ctx = build_server_context(loaded.config.tls, _trusted(self.runtime.current))
@@ -390,6 +407,8 @@ class Worker:
             return _Protocol(
                 server,
                 self._bounded_body,
+                self._connection_opened,
+                self._connection_closed,
                 loop=loop,
                 access_log=None,  # aiohttp accepts None: no access log
                 keepalive_timeout=KEEPALIVE_TIMEOUT,
@@ -517,18 +536,25 @@ class Worker:
 
     async def _accept(self, protocol: Callable[[], web.RequestHandler], server: web.Server) -> None:
         """Accept on the shared socket while this worker has fewer than ``max_connections``
-        open (or in their TLS handshake); past it, leave new ones in the kernel's queue."""
+        open (or in their TLS handshake); past it, leave new ones in the kernel's queue. A
+        worker holding more connections than another first lets the other take the next one
+        (``balance.py``), for at most ``MAX_DEFER``."""
         loop = asyncio.get_running_loop()
         limit = self.opts.limits.max_connections
+        shares, index = self.opts.shares, self.opts.worker_index
         full = False
         while True:
-            if len(server.connections) + self._handshaking >= limit:
+            if self._open + self._handshaking >= limit:
                 if not full:
                     full = True
                     self.log.warning("connection limit reached: not accepting until one closes", limit=limit)
                 await asyncio.sleep(0.05)
                 continue
             full = False
+            deferred = 0.0
+            while shares is not None and deferred < MAX_DEFER and shares.ahead(index):
+                await asyncio.sleep(DEFER_STEP)
+                deferred += DEFER_STEP
             try:
                 conn, _ = await loop.sock_accept(self.sock)
             except OSError as exc:  # EMFILE and the like: back off instead of spinning
@@ -536,9 +562,21 @@ class Worker:
                 await asyncio.sleep(0.1)
                 continue
             self._handshaking += 1
+            self._publish_connections()
             task = loop.create_task(self._connect(protocol, conn))
             self._connecting.add(task)  # a reference, so the task is not collected mid-handshake
             task.add_done_callback(self._connecting.discard)
+
+    def _publish_connections(self) -> None:
+        if self.opts.shares is not None:
+            self.opts.shares.set(self.opts.worker_index, self._open + self._handshaking)
+
+    def _connection_opened(self) -> None:
+        self._open += 1  # before the handshake count drops (``_connect``): never counted short
+
+    def _connection_closed(self) -> None:
+        self._open -= 1
+        self._publish_connections()
 
     async def _connect(self, protocol: Callable[[], web.RequestHandler], conn: socket.socket) -> None:
         loop = asyncio.get_running_loop()
@@ -550,6 +588,7 @@ class Worker:
             conn.close()  # a failed handshake: nothing to log per connection
         finally:
             self._handshaking -= 1
+            self._publish_connections()
 
     async def _bounded_body(self, request: web.BaseRequest, handler: AppHandler) -> web.StreamResponse:
         """Read the whole body within ``body_timeout`` before any handler runs (a client that
@@ -728,7 +767,7 @@ class Worker:
                 return
             await authority.provisioners.start()
             previous, self.runtime.current = self.runtime.current, authority
-            loop.call_later(SHUTDOWN_GRACE, lambda: loop.create_task(previous.provisioners.close()))
+            self._release_later(previous)
             self._admin_docs, self._admin_version = docs, state.version
             self.log.info(
                 "provisioners changed",
@@ -777,7 +816,7 @@ class Worker:
             # new one. The listening socket and its SSLContext stay; the context gets the new
             # settings and certificate in place, so only new handshakes see them.
             previous, self.runtime.current = self.runtime.current, authority
-            loop.call_later(SHUTDOWN_GRACE, lambda: loop.create_task(previous.provisioners.close()))
+            self._release_later(previous)
             self.loaded = loaded
             self.log.format = loaded.config.logger.format
             if self.publisher.configure(*settings_for(loaded, authority)):
@@ -845,9 +884,12 @@ class _Protocol(web.RequestHandler):
         self,
         manager: web.Server,
         bounded_body: BodyGate,
+        on_open: Callable[[], None],
+        on_close: Callable[[], None],
         **kwargs: Any,
     ) -> None:
         super().__init__(manager, **kwargs)
+        self._on_open, self._on_close = on_open, on_close
         app_handler = self._request_handler
         assert app_handler is not None
 
@@ -855,6 +897,14 @@ class _Protocol(web.RequestHandler):
             return bounded_body(request, app_handler)
 
         self._request_handler = handle
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._on_open()
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        super().connection_lost(exc)
+        self._on_close()
 
     def handle_error(
         self,
@@ -885,6 +935,7 @@ def run_worker(
     except ImportError:
         pass
     worker = Worker(opts, sock, loaded, insecure_sock, metrics_sock)
+    memory.freeze_start_up_objects()  # before the first request (see memory.py)
     profile_dir = os.environ.get("STEPCA_PROFILE_DIR")
     if profile_dir:  # developers: cProfile each worker (see docs/benchmarks.md)
         import cProfile
