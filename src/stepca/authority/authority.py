@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 from stepca.authority.claims import EffectiveClaims, x509_validity
 from stepca.authority.issuance import Issuance, Issued
@@ -24,7 +24,7 @@ from stepca.authority.services import Services
 from stepca.authority.timeparse import check_not_too_old, parse_time_duration
 from stepca.authority.x509_issuer import LeafRequest, X509Issuer
 from stepca.config import CAConfig
-from stepca.crypto.keys import PrivateKey
+from stepca.crypto.keys import PrivateKey, key_kind
 from stepca.crypto.pem import sha256_fingerprint
 from stepca.db.operations import RevokeOp, UseTokenOp
 from stepca.db.records import RevocationRecord, TokenReusedError, UsedToken
@@ -367,13 +367,14 @@ def load_csr(csr_pem: object) -> tuple[x509.CertificateSigningRequest, Any]:
 
 
 def _csr_signature_valid(csr: x509.CertificateSigningRequest, key: Any) -> bool:
+    kind = key_kind(key)
     try:
         params = csr.signature_algorithm_parameters
-        if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(params, ec.ECDSA):
+        if kind == "ec" and type(params) is ec.ECDSA:
             key.verify(csr.signature, csr.tbs_certrequest_bytes, params)
-        elif isinstance(key, rsa.RSAPublicKey) and isinstance(params, padding.PKCS1v15 | padding.PSS):
-            key.verify(csr.signature, csr.tbs_certrequest_bytes, params, csr.signature_hash_algorithm)  # type: ignore[arg-type]
-        elif isinstance(key, ed25519.Ed25519PublicKey) and params is None:
+        elif kind == "rsa" and isinstance(params, padding.PKCS1v15 | padding.PSS):
+            key.verify(csr.signature, csr.tbs_certrequest_bytes, params, csr.signature_hash_algorithm)
+        elif kind == "ed25519" and params is None:
             key.verify(csr.signature, csr.tbs_certrequest_bytes)
         else:
             return False
@@ -386,15 +387,16 @@ def _csr_signature_valid(csr: x509.CertificateSigningRequest, key: Any) -> bool:
 
 def check_key_policy(key: Any) -> Any:
     """Keys a certificate may carry: EC P-256/P-384/P-521, RSA of at least 2048 bits, Ed25519."""
-    if isinstance(key, ec.EllipticCurvePublicKey):
+    kind = key_kind(key)
+    if kind == "ec":
         if key.curve.name not in ("secp256r1", "secp384r1", "secp521r1"):
             raise Forbidden(f"unsupported elliptic curve {key.curve.name}")
         return key
-    if isinstance(key, rsa.RSAPublicKey):
+    if kind == "rsa":
         if key.key_size < 2048:
             raise Forbidden(f"RSA keys must be at least 2048 bits, got {key.key_size}")
         return key
-    if isinstance(key, ed25519.Ed25519PublicKey):
+    if kind == "ed25519":
         return key
     raise Forbidden(f"unsupported public key type {type(key).__name__}")
 

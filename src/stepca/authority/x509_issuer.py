@@ -14,12 +14,11 @@ from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from stepca.config import ASN1DN
 from stepca.crypto import der
-from stepca.crypto.keys import PrivateKey, PublicKey
+from stepca.crypto.keys import PrivateKey, PublicKey, key_kind
 from stepca.crypto.leafder import (
     LeafEncoder,
     common_name_rdn,
@@ -155,7 +154,7 @@ class X509Issuer:
             exts += self._extra
         else:
             if not req.templated:
-                exts += [self._ku_rsa if isinstance(pub, rsa.RSAPublicKey) else self._ku_ec, self._eku]
+                exts += [self._ku_rsa if key_kind(pub) == "rsa" else self._ku_ec, self._eku]
             else:
                 if req.key_usage is not None:
                     exts.append(constant_extension(req.key_usage, critical=True))

@@ -8,10 +8,11 @@ more than the signature itself); only PBES2 JWE uses jwcrypto.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import os
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from cryptography.exceptions import InvalidSignature
@@ -25,6 +26,7 @@ from stepca.crypto.keys import (
     PrivateKey,
     PublicKey,
     WrongPasswordError,
+    key_kind,
 )
 
 #: PBKDF2 iterations step writes today (older versions wrote 100000; both are read from the header)
@@ -58,12 +60,17 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+_URLSAFE_TO_STD = bytes.maketrans(b"-_", b"+/")
+
+
 def b64url_decode(data: str | bytes) -> bytes:
+    """base64url with or without padding; what ``base64.urlsafe_b64decode`` accepts (characters
+    outside the alphabet are skipped), in one C call instead of three Python frames."""
     if isinstance(data, str):
         data = data.encode()
     try:
-        return base64.urlsafe_b64decode(data + b"=" * (-len(data) % 4))
-    except (ValueError, TypeError) as exc:
+        return binascii.a2b_base64(data.translate(_URLSAFE_TO_STD) + b"=" * (-len(data) % 4))
+    except (ValueError, TypeError, AttributeError) as exc:
         raise JOSEError("invalid base64url") from exc
 
 
@@ -287,19 +294,22 @@ def sign_compact(header: dict[str, Any], payload: bytes, key: PrivateKey) -> str
 
 def verify_signature(alg: str, key: PublicKey, signing_input: bytes, sig: bytes) -> bool:
     """Check a JWS signature; ``alg`` must fit the key type (no 'none', no HMAC)."""
+    kind = key_kind(key)
     try:
-        if isinstance(key, ec.EllipticCurvePublicKey):
+        if kind == "ec":
+            ec_key = cast(ec.EllipticCurvePublicKey, key)
             size = _EC_SIZE.get(alg)
-            if size is None or _EC_ALGS.get(CURVE_NAMES.get(key.curve.name, "")) != alg:
+            if size is None or _EC_ALGS.get(CURVE_NAMES.get(ec_key.curve.name, "")) != alg:
                 return False
             if len(sig) != 2 * size:
                 return False
             der = utils.encode_dss_signature(
                 int.from_bytes(sig[:size], "big"), int.from_bytes(sig[size:], "big")
             )
-            key.verify(der, signing_input, _ECDSA[alg])
+            ec_key.verify(der, signing_input, _ECDSA[alg])
             return True
-        if isinstance(key, rsa.RSAPublicKey):
+        if kind == "rsa":
+            rsa_key = cast(rsa.RSAPublicKey, key)
             if alg not in _RSA_ALGS:
                 return False
             hash_cls, pss = _RSA_ALGS[alg]
@@ -308,12 +318,12 @@ def verify_signature(alg: str, key: PublicKey, signing_input: bytes, sig: bytes)
                 if pss
                 else padding.PKCS1v15()
             )
-            key.verify(sig, signing_input, pad, hash_cls())
+            rsa_key.verify(sig, signing_input, pad, hash_cls())
             return True
-        if isinstance(key, ed25519.Ed25519PublicKey):
+        if kind == "ed25519":
             if alg != "EdDSA":
                 return False
-            key.verify(sig, signing_input)
+            cast(ed25519.Ed25519PublicKey, key).verify(sig, signing_input)
             return True
     except InvalidSignature:
         return False

@@ -13,6 +13,35 @@ PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519Pri
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
 PRIVATE_KEY_TYPES = (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)
 
+_KINDS: dict[type, str] = {}
+
+
+def key_kind(key: object) -> str:
+    """``"ec"``, ``"rsa"`` or ``"ed25519"`` for one of cryptography's public keys, the same with
+    ``" private"`` for its private keys, else ``""``. After a type's first call, one dict lookup: ``isinstance`` against
+    cryptography's key ABCs runs a Python frame (``ABCMeta.__instancecheck__``) each time, and
+    the request path asks several times per certificate."""
+    cls = type(key)
+    kind = _KINDS.get(cls)
+    if kind is None:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            kind = "ec"
+        elif isinstance(key, rsa.RSAPublicKey):
+            kind = "rsa"
+        elif isinstance(key, ed25519.Ed25519PublicKey):
+            kind = "ed25519"
+        elif isinstance(key, ec.EllipticCurvePrivateKey):
+            kind = "ec private"
+        elif isinstance(key, rsa.RSAPrivateKey):
+            kind = "rsa private"
+        elif isinstance(key, ed25519.Ed25519PrivateKey):
+            kind = "ed25519 private"
+        else:
+            kind = ""
+        _KINDS[cls] = kind
+    return kind
+
+
 CURVES: dict[str, type[ec.EllipticCurve]] = {
     "P-256": ec.SECP256R1,
     "P-384": ec.SECP384R1,

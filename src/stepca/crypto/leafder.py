@@ -66,6 +66,7 @@ class LeafEncoder:
         self.aki_ext = extension(_OID_AKI, aki.public_bytes())
         self.sig_alg = self._signature_algorithm_der()
         self._ecdsa = ec.ECDSA(self.hash) if self.hash is not None else ec.ECDSA(hashes.SHA256())
+        self._ec_key = key if isinstance(key, ec.EllipticCurvePrivateKey) else None
 
     def _signature_algorithm_der(self) -> bytes:
         """The AlgorithmIdentifier cryptography writes for this key: taken from a real certificate."""
@@ -85,6 +86,8 @@ class LeafEncoder:
 
     def sign(self, tbs: bytes) -> bytes:
         key = self.key
+        if self._ec_key is not None:  # the usual issuer: no isinstance on a key ABC per call
+            return self._ec_key.sign(tbs, self._ecdsa)
         if isinstance(key, ec.EllipticCurvePrivateKey):
             return key.sign(tbs, self._ecdsa)
         if isinstance(key, rsa.RSAPrivateKey):
