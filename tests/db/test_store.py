@@ -293,3 +293,70 @@ def test_a_value_the_database_refuses_fails_only_its_operation(store: StoreUnder
     assert store.get_certificate(bad.serial) is None
     assert ops[1].token is not None and not store.token_used(ops[1].token.token_id)
     assert store.failure is None  # a faulty op is not an unavailable database
+
+
+def _commits_of(window: float, tmp_path: Path) -> tuple[list[int], float, float]:
+    """Operations per commit when A commits (held until B arrived), B arrives during A's commit
+    and C 50 ms after A's commit; and how long B waited after A's commit, and how long a lone
+    operation on the idle store took."""
+    import threading
+
+    tmp_path.mkdir(parents=True)
+    target = resolve_target(
+        DBConfig.model_validate({"type": "sqlite", "dataSource": str(tmp_path / "g.db")}), tmp_path / "x.db"
+    )
+    sql = SQLStore(make_engine(target))
+    sql.migrate()
+    facade = AsyncStore(sql, readers=1, busy_window=window)
+    sizes: list[int] = []
+    facade.on_commit = lambda seconds, count: sizes.append(count)
+    hold = threading.Event()
+    apply = sql.apply
+
+    def held_apply(ops: list[Any]) -> list[Any]:
+        hold.wait(5)  # the first commit lasts until the test lets it end
+        return apply(ops)
+
+    sql.__dict__["apply"] = held_apply
+
+    async def scenario() -> tuple[float, float]:
+        a = asyncio.ensure_future(facade.apply(IssueOp(cert(), token())))
+        await asyncio.sleep(0.05)  # A is in flight, held
+        b = asyncio.ensure_future(facade.apply(IssueOp(cert(), token())))
+        b_done: list[float] = []
+        b.add_done_callback(lambda _: b_done.append(time.monotonic()))
+        await asyncio.sleep(0.05)
+        hold.set()
+        await a
+        a_done = time.monotonic()
+        await asyncio.sleep(0.05)
+        c = asyncio.ensure_future(facade.apply(IssueOp(cert(), token())))
+        await b
+        b_wait = b_done[0] - a_done
+        await c
+        await asyncio.sleep(0.3)  # idle again
+        started = time.monotonic()
+        await facade.apply(IssueOp(cert(), token()))
+        return b_wait, time.monotonic() - started
+
+    loop = asyncio.new_event_loop()
+    try:
+        b_wait, lone = loop.run_until_complete(scenario())
+    finally:
+        facade.close()
+        loop.close()
+    return sizes, b_wait, lone
+
+
+def test_a_batch_that_finds_the_store_busy_waits_for_stragglers(tmp_path: Path) -> None:
+    """Group commit under load (``busy_window``): what arrived during a commit waits the window
+    and shares its commit with what arrives meanwhile; without the window it goes at once,
+    alone; an idle store never waits."""
+    sizes, b_wait, lone = _commits_of(0.3, tmp_path / "with")
+    assert sizes == [1, 2, 1], sizes  # A; B and C together; the lone one
+    assert b_wait >= 0.25, b_wait
+    assert lone < 0.2, lone  # the idle store flushed at once, not after the window
+    sizes, b_wait, lone = _commits_of(0.0, tmp_path / "without")
+    assert sizes == [1, 1, 1, 1], sizes  # B went alone, right after A; then C
+    assert b_wait < 0.045, b_wait
+    assert lone < 0.2, lone

@@ -35,7 +35,7 @@ from stepca.api.render import error_response
 from stepca.api.revocation import PUBLISHER, RESPONDER
 from stepca.api.routes import build_app
 from stepca.authority.authority import Authority
-from stepca.db.batch import AsyncStore
+from stepca.db.batch import BUSY_WINDOW, AsyncStore
 from stepca.db.notify import ADMIN_CHANNEL
 from stepca.db.operations import IssueOp, RevokeOp
 from stepca.db.store import Store
@@ -220,9 +220,14 @@ def open_store(loaded: Loaded, workers: int = 1) -> tuple[AsyncStore, str | None
     readers = max(2, min(4, 64 // max(1, workers)))
     target = resolve_target(loaded.config.db, loaded.step_path / "db" / "stepca.db")
     engine = make_engine(target, pool_size=readers + 2)
-    # $STEPCA_GROUP_COMMIT_MS: an optional extra wait (ms) before a batch leaves an idle store
-    group_window = float(os.environ.get("STEPCA_GROUP_COMMIT_MS", "0") or 0) / 1000
-    return AsyncStore(SQLStore(engine), readers=readers, group_window=group_window), target.warning
+    # $STEPCA_GROUP_COMMIT_MS: an optional extra wait (ms) before a batch leaves an idle store;
+    # $STEPCA_GROUP_COMMIT_BUSY_MS: the wait of a batch that found the store busy (batch.py)
+    env = os.environ
+    group_window = float(env.get("STEPCA_GROUP_COMMIT_MS", "0") or 0) / 1000
+    busy = env.get("STEPCA_GROUP_COMMIT_BUSY_MS", "")
+    busy_window = float(busy) / 1000 if busy else BUSY_WINDOW
+    store = AsyncStore(SQLStore(engine), readers=readers, group_window=group_window, busy_window=busy_window)
+    return store, target.warning
 
 
 def build_authority(loaded: Loaded, store: Store | None, start_time: float) -> Authority:
