@@ -181,12 +181,12 @@ class Authority:
         serial = serial_str(cert.serial_number)
         if not _issued_by(cert, self.issuer.cert):
             raise Unauthorized("the certificate was not issued by this certificate authority")
-        known = await self.store.get_certificate(serial)
+        known, revoked = await self.store.get_certificate_status(serial)
         if known is None:
             raise Unauthorized(
                 f"certificate with serial number {serial} is unknown to this certificate authority"
             )
-        if await self.store.get_revocation(serial) is not None:
+        if revoked:
             raise Unauthorized(f"certificate with serial number {serial} has been revoked")
         provisioner = self.provisioners.for_certificate(cert)
         if provisioner is None:

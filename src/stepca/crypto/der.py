@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 SEQUENCE = 0x30
 INTEGER = 0x02
 OCTET_STRING = 0x04
@@ -72,8 +74,9 @@ def read_integer(value: bytes) -> int:
     return int.from_bytes(value, "big", signed=True)
 
 
+@lru_cache(maxsize=512)
 def oid(dotted: str) -> bytes:
-    """DER OBJECT IDENTIFIER from dotted notation."""
+    """DER OBJECT IDENTIFIER from dotted notation (memoized: the same few OIDs come back)."""
     arcs = [int(a) for a in dotted.split(".")]
     if len(arcs) < 2:
         raise ValueError("an OID needs at least two arcs")

@@ -155,6 +155,11 @@ class AsyncStore:
     async def get_certificate(self, serial: str, kind: str = "x509") -> CertificateRecord | None:
         return await self._read(certificates.get, serial, kind)
 
+    async def get_certificate_status(
+        self, serial: str, kind: str = "x509"
+    ) -> tuple[CertificateRecord | None, bool]:
+        return await self._read(certificates.get_with_revocation, serial, kind)
+
     async def count_certificates(self, kind: str = "x509") -> int:
         return await self._read(certificates.count, kind)
 

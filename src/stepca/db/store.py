@@ -51,6 +51,12 @@ class Store(Protocol):
 
     async def get_certificate(self, serial: str, kind: str = "x509") -> CertificateRecord | None: ...
 
+    async def get_certificate_status(
+        self, serial: str, kind: str = "x509"
+    ) -> tuple[CertificateRecord | None, bool]:
+        """The certificate (None when unknown) and whether it is revoked, in one read."""
+        ...
+
     async def count_certificates(self, kind: str = "x509") -> int: ...
 
     async def audit_events(self, serial: str = "", limit: int = 100) -> list[dict[str, Any]]:

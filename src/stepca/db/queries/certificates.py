@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select
 
 from stepca.db import schema
 from stepca.db.dialect import Dialect
@@ -68,6 +68,34 @@ def get(conn: Connection, serial: str, kind: str) -> CertificateRecord | None:
         kind=r.kind,
         origin=r.origin,
     )
+
+
+_c, _r = schema.certificates, schema.revocations
+#: built once (a renewal reads it per request): the certificate and whether it is revoked
+_GET_WITH_REVOCATION = (
+    select(_c, _r.c.serial.label("revoked_serial"))
+    .select_from(_c.outerjoin(_r, and_(_r.c.serial == _c.c.serial, _r.c.kind == _c.c.kind)))
+    .where(_c.c.serial == bindparam("serial"), _c.c.kind == bindparam("kind"))
+)
+
+
+def get_with_revocation(conn: Connection, serial: str, kind: str) -> tuple[CertificateRecord | None, bool]:
+    """The certificate (None when unknown) and whether it is revoked, in one query: a renewal
+    asks both, and each read costs a trip to a reader thread."""
+    r = conn.execute(_GET_WITH_REVOCATION, {"serial": serial, "kind": kind}).first()
+    if r is None:
+        return None, False
+    record = CertificateRecord(
+        serial=r.serial,
+        der=bytes(r.der),
+        provisioner=r.provisioner,
+        subject=r.subject,
+        not_before=r.not_before,
+        not_after=r.not_after,
+        kind=r.kind,
+        origin=r.origin,
+    )
+    return record, r.revoked_serial is not None
 
 
 def count(conn: Connection, kind: str) -> int:
