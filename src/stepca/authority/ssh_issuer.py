@@ -40,6 +40,7 @@ from stepca.crypto.sshcert import (
     key_blob,
     public_key_from_blob,
 )
+from stepca.crypto.sshcertenc import SSHCertEncoder
 from stepca.db.operations import IssueOp, RevokeOp
 from stepca.db.records import CertificateRecord, RevocationRecord, UsedToken
 from stepca.errors import BadRequest, Forbidden, InternalError, NotImplementedByCA, Unauthorized
@@ -69,15 +70,33 @@ _TYPES = {"user": SSHCertificateType.USER, "host": SSHCertificateType.HOST}
 
 
 @dataclass(frozen=True, slots=True)
+class MadeCertificate:
+    """What the CA knows of an SSH certificate it just signed (no parse of its own output)."""
+
+    blob: bytes
+    serial: int
+    key_id: bytes
+    valid_principals: list[bytes]  # a list, as cryptography's SSHCertificate has them
+    valid_after: int
+    valid_before: int
+
+
+@dataclass(frozen=True, slots=True)
 class SSHIssued:
     blob: bytes
-    certificate: SSHCertificate
+    made: MadeCertificate
     provisioner: Provisioner
     add_user_blob: bytes | None = None
 
     @property
     def serial(self) -> int:
-        return self.certificate.serial
+        return self.made.serial
+
+    @property
+    def certificate(self) -> SSHCertificate:
+        """The certificate parsed from its blob (made on each access: the API needs only the
+        blob and the serial)."""
+        return certificate_from_blob(self.blob)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +184,12 @@ class SSHAuthority:
         settings = loaded.ssh_settings or load_ssh_settings(loaded.raw, loaded.step_path)
         self.roots: dict[str, list[bytes]] = {}
         self.federation: dict[str, list[bytes]] = {}
+        #: the direct encoder of each signer that has one (ECDSA and Ed25519 CA keys)
+        self._encoders: dict[str, SSHCertEncoder] = {
+            kind: SSHCertEncoder(signer)
+            for kind, signer in self.signers.items()
+            if signer is not None and SSHCertEncoder.supports(signer)
+        }
         for kind, signer in self.signers.items():
             own = [key_blob(signer)] if signer is not None else []
             extra = [(blob, fed) for t, fed, blob in settings.extra_keys if t == kind]
@@ -292,7 +317,7 @@ class SSHAuthority:
                 f"duration for selected provisioner of {format_duration(hi + self.backdate)}"
             )
 
-    async def _add_user(self, key: PublicKey, subject: SSHCertificate, provisioner: Provisioner) -> bytes:
+    async def _add_user(self, key: PublicKey, subject: MadeCertificate, provisioner: Provisioner) -> bytes:
         """The add-user certificate: lets ``provisioner`` run useradd for the first principal."""
         principal = subject.valid_principals[0].decode()
         command = self.add_user_command.replace("<principal>", principal)
@@ -310,14 +335,38 @@ class SSHAuthority:
         await self.services.record(self._issue_op(cert, _record(cert, blob, provisioner, "sign"), None))
         return blob
 
-    def _issue(self, spec: _CertSpec) -> tuple[SSHCertificate, bytes]:
+    def _issue(self, spec: _CertSpec) -> tuple[MadeCertificate, bytes]:
         signer = self.signers[spec.cert_type]
         if signer is None:
             raise NotImplementedByCA(f"{spec.cert_type} certificate signing is not enabled")
+        serial = secrets.randbits(64) or 1
+        encoder = self._encoders.get(spec.cert_type)
+        if encoder is not None:
+            blob = encoder.encode(
+                public_key=spec.public_key,
+                serial=serial,
+                cert_type=_TYPES[spec.cert_type].value,
+                key_id=spec.key_id.encode(),
+                principals=spec.principals,
+                valid_after=spec.valid_after,
+                valid_before=spec.valid_before,
+                critical_options=spec.critical_options,
+                extensions=spec.extensions,
+            )
+        else:
+            blob = self._build(spec, signer, serial)
+        made = MadeCertificate(
+            blob, serial, spec.key_id.encode(), list(spec.principals), spec.valid_after, spec.valid_before
+        )
+        return made, blob
+
+    @staticmethod
+    def _build(spec: _CertSpec, signer: PrivateKey, serial: int) -> bytes:
+        """cryptography's builder: for CA keys the direct encoder does not sign with (RSA)."""
         builder = (
             SSHCertificateBuilder()
             .public_key(spec.public_key)
-            .serial(secrets.randbits(64) or 1)
+            .serial(serial)
             .type(_TYPES[spec.cert_type])
             .key_id(spec.key_id.encode())
             .valid_after(spec.valid_after)
@@ -332,8 +381,7 @@ class SSHAuthority:
             builder = builder.add_critical_option(name, value)
         for name, value in spec.extensions:
             builder = builder.add_extension(name, value)
-        cert = builder.sign(signer)
-        return cert, certificate_blob(cert)
+        return certificate_blob(builder.sign(signer))
 
     # ------------------------------------------------------------------ renew / rekey / revoke
 
@@ -440,7 +488,7 @@ class SSHAuthority:
         )
         return SSHIssued(blob, cert, pop.provisioner)
 
-    def _issue_op(self, cert: SSHCertificate, record: CertificateRecord, token: UsedToken | None) -> IssueOp:
+    def _issue_op(self, cert: MadeCertificate, record: CertificateRecord, token: UsedToken | None) -> IssueOp:
         """The write of an SSH certificate with its audit line (the principals are its names)."""
         names = tuple(p.decode(errors="replace") for p in cert.valid_principals)
         audit = self.services.audit(
@@ -527,7 +575,7 @@ def _valid_for_add_user(cert_type: str, principals: tuple[str, ...]) -> bool:
     return len(principals) == 1 or (len(principals) == 2 and principals[1].find("@") > 0)
 
 
-def _record(cert: SSHCertificate, blob: bytes, provisioner: Provisioner, origin: str) -> CertificateRecord:
+def _record(cert: MadeCertificate, blob: bytes, provisioner: Provisioner, origin: str) -> CertificateRecord:
     return CertificateRecord(
         serial=str(cert.serial),
         der=blob,
