@@ -123,3 +123,26 @@ def test_fingerprint_does_not_import_cryptography_per_importtime(tmp_path: Path)
     }
     assert "stepca.crypto.pem" in imported  # the probe sees the imports
     assert not {m for m in imported if m.split(".")[0] in HEAVY}
+
+
+@pytest.mark.parametrize(
+    "args", [["path"], ["certificate", "fingerprint", str(FIXTURES / "pki" / "certs" / "root_ca.crt")]]
+)
+def test_the_installed_step_script_does_not_import_re(tmp_path: Path, args: list[str]) -> None:
+    """`re` is 7 ms of start-up: neither the `step` script (bin/step, not pip's generated
+    wrapper, which imports it first) nor these commands load it."""
+    step = Path(sys.executable).parent / "step"
+    assert "import re" not in step.read_text()
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(step), *args],
+        env=_env(tmp_path, None),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    imported = {
+        line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")
+    }
+    assert "stepca.cli.fast" in imported  # the probe sees the imports
+    assert "re" not in imported and "enum" not in imported, sorted(imported)

@@ -33,6 +33,28 @@ def test_pem_blocks_skip_rfc1421_headers() -> None:
     assert label == "EC PRIVATE KEY" and len(der) % 16 == 0  # the AES-CBC ciphertext, headers left out
 
 
+def test_the_pem_scanner_finds_what_the_regex_finds() -> None:
+    """pem.py scans without ``re`` (start-up time); it must find the blocks this regex finds."""
+    import random
+    import re
+
+    from stepca.crypto import pem
+
+    block = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.S)
+    base64_re = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+    rng = random.Random(7)
+    pieces = [b"-----BEGIN ", b"-----END ", b"-----", b"------", b"CERTIFICATE", b"EC KEY", b"X-Y",
+              b"abc", b"QUJD", b"=", b"==", b"\n", b"\r\n", b"\r", b" ", b"a", b"-", b"+/"]  # fmt: skip
+    for _ in range(20000):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randrange(1, 30)))
+        expected = [(m.group(1), m.group(2)) for m in block.finditer(data)]
+        assert pem._blocks(data) == expected, data
+        text = b"".join(rng.choice([b"A", b"z", b"9", b"+", b"/", b"=", b"-", b"_", b" "]) for _ in range(6))
+        assert pem._is_base64(text) == bool(base64_re.fullmatch(text)), text
+    real = LEAF_PEM + b"junk-----BEGIN X-----\n" + LEAF_PEM.replace(b"\n", b"\r\n")
+    assert pem._blocks(real) == [(m.group(1), m.group(2)) for m in block.finditer(real)]
+
+
 def test_certificate_ders_and_round_trip() -> None:
     certs = x509.load_pem_x509_certificates(LEAF_PEM)
     ders = certificate_ders(LEAF_PEM)
