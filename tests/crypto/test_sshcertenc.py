@@ -173,3 +173,44 @@ def test_ssh_keygen_reads_its_certificates(tmp_path: Path) -> None:
     assert "alice" in out and "root" in out
     assert "force-command /bin/true" in out and "permit-pty" in out and "permit-agent-forwarding" in out
     assert "Signing CA: ECDSA" in out
+
+
+def test_keys_read_straight_from_blobs_are_what_cryptography_reads() -> None:
+    """sshcert reads ECDSA and Ed25519 blobs itself; anything unusual goes to cryptography."""
+    from cryptography.hazmat.primitives import serialization
+
+    from stepca.crypto import sshcert
+
+    def via_cryptography(blob: bytes) -> Any:
+        try:
+            key = serialization.load_ssh_public_key(blob_type_line(blob))
+        except Exception as exc:
+            return type(exc).__name__
+        return key.public_bytes(*_openssh())
+
+    def blob_type_line(blob: bytes) -> bytes:
+        name = blob[4 : 4 + int.from_bytes(blob[:4], "big")]
+        return name + b" " + base64.b64encode(blob)
+
+    rng = random.Random(3)
+    blobs = []
+    for key in _subject_keys():
+        blob = sshcert.key_blob(key)
+        blobs += [blob, blob + b"\0", blob[:-1], blob[:-5] + bytes(5)]
+        if blob.startswith(b"\0\0\0\x13ecdsa-sha2-nistp256"):
+            swapped = blob.replace(b"nistp256", b"nistp384", 2)
+            compressed = blob[: -65 - 4] + (33).to_bytes(4, "big") + b"\x02" + blob[-64:-32]
+            blobs += [swapped, compressed, blob[:-65] + b"\x05" + blob[-64:]]
+    for _ in range(200):
+        base = rng.choice(blobs)
+        i = rng.randrange(len(base))
+        blobs.append(base[:i] + bytes([rng.randrange(256)]) + base[i + 1 :])
+    read = 0
+    for blob in blobs:
+        direct = sshcert._direct_public_key(blob)
+        if direct is not None:  # whatever it reads, cryptography reads the same key
+            read += 1
+            assert direct.public_bytes(*_openssh()) == via_cryptography(blob), blob
+    assert read >= 4  # the ECDSA and Ed25519 keys themselves are read directly
+    originals = [sshcert.key_blob(k) for k in _subject_keys()]
+    assert [sshcert._direct_public_key(b) is not None for b in originals] == [True, True, True, True, False]

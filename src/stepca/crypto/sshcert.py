@@ -58,10 +58,44 @@ def _line(blob: bytes) -> bytes:
     return blob_type(blob).encode() + b" " + base64.b64encode(blob)
 
 
+_EC_BLOB_CURVES: dict[bytes, tuple[bytes, type[ec.EllipticCurve]]] = {
+    b"ecdsa-sha2-nistp256": (b"nistp256", ec.SECP256R1),
+    b"ecdsa-sha2-nistp384": (b"nistp384", ec.SECP384R1),
+    b"ecdsa-sha2-nistp521": (b"nistp521", ec.SECP521R1),
+}
+
+
+def _direct_public_key(blob: bytes) -> PublicKey | None:
+    """An ECDSA or Ed25519 key read straight from its blob, when the blob is exactly what
+    cryptography accepts (known curve, uncompressed point, nothing after the key); None for
+    anything else, which then goes through cryptography and its errors. Skips building an
+    ``authorized_keys`` line and cryptography's Python SSH parser (/ssh/sign's hot path)."""
+    try:
+        name, at = read_string(blob, 0)
+        if name in _EC_BLOB_CURVES:
+            curve_name, curve = _EC_BLOB_CURVES[name]
+            field, at = read_string(blob, at)
+            point, at = read_string(blob, at)
+            if field != curve_name or at != len(blob) or not point or point[0] != 4:
+                return None
+            return ec.EllipticCurvePublicKey.from_encoded_point(curve(), point)
+        if name == b"ssh-ed25519":
+            raw, at = read_string(blob, at)
+            if at != len(blob) or len(raw) != 32:
+                return None
+            return ed25519.Ed25519PublicKey.from_public_bytes(raw)
+    except (SSHFormatError, ValueError):
+        return None
+    return None
+
+
 def public_key_from_blob(blob: bytes) -> PublicKey:
     """A plain public key (not a certificate) from its wire blob."""
     if blob_type(blob).endswith(CERT_SUFFIX):
         raise SSHFormatError("expected a public key, got a certificate")
+    direct = _direct_public_key(blob)
+    if direct is not None:
+        return direct
     try:
         key = serialization.load_ssh_public_key(_line(blob))
     except (ValueError, UnsupportedAlgorithm) as exc:

@@ -17,11 +17,13 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Sequence
+from typing import cast
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, utils
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from stepca.crypto.keys import PrivateKey, PublicKey
+from stepca.crypto.keys import PrivateKey, PublicKey, key_kind
 from stepca.crypto.sshcert import key_blob, read_string
 
 _U32 = struct.Struct(">I")
@@ -83,6 +85,27 @@ def _check(
             raise ValueError(f"Duplicate {what} name")
 
 
+_EC_SSH_NAMES = {"secp256r1": b"nistp256", "secp384r1": b"nistp384", "secp521r1": b"nistp521"}
+
+
+def _key_fields(public_key: PublicKey) -> tuple[bytes, bytes]:
+    """(SSH key type, the key's own fields) as cryptography's encoders write them: ECDSA the
+    curve name and the uncompressed point, Ed25519 the 32 raw bytes; others from the blob."""
+    kind = key_kind(public_key)
+    if kind == "ec":
+        ec_key = cast(ec.EllipticCurvePublicKey, public_key)
+        curve = _EC_SSH_NAMES.get(ec_key.curve.name)
+        if curve is not None:
+            point = ec_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+            return b"ecdsa-sha2-" + curve, _string(curve) + _string(point)
+    elif kind == "ed25519":
+        raw = cast(ed25519.Ed25519PublicKey, public_key).public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return b"ssh-ed25519", _string(raw)
+    blob = key_blob(public_key)
+    key_type, at = read_string(blob, 0)
+    return key_type, blob[at:]
+
+
 class SSHCertEncoder:
     """Signs OpenSSH certificates with one CA key (ECDSA or Ed25519)."""
 
@@ -118,13 +141,12 @@ class SSHCertEncoder:
         """The certificate's wire blob, signed. Refuses what ``SSHCertificateBuilder`` refuses,
         with its exceptions."""
         _check(serial, principals, valid_after, valid_before, critical_options, extensions)
-        subject = key_blob(public_key)
-        key_type, fields_at = read_string(subject, 0)
+        key_type, key_fields = _key_fields(public_key)
         signed = b"".join(
             (
                 _string(key_type + _CERT_SUFFIX),
                 _string(os.urandom(32) if nonce is None else nonce),
-                subject[fields_at:],  # the key's own fields, as its blob carries them
+                key_fields,
                 _U64.pack(serial),
                 _U32.pack(cert_type),
                 _string(key_id),
