@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from stepca.crypto import jose
 from stepca.crypto.keys import generate_private_key
 from tests.helpers import PASSWORD, PKI, STEP_CA, CAProcess, wait_ready
@@ -238,3 +240,21 @@ def test_step_ca_help_documents_operation() -> None:
         "STEPPATH",
     ):
         assert text in out, text
+
+
+@pytest.mark.slow
+def test_a_burst_of_reloads_is_collected_once_after_the_last(pki: PKI, ca_factory: Any) -> None:
+    """Start-up objects are frozen out of the cyclic collector (server/memory.py); what a
+    replaced configuration leaves is collected by one full collection after the grace that
+    follows the last reload of a burst, not one per reload."""
+    ca: CAProcess = ca_factory(pki, workers=1)
+    assert sighup(ca) == "reloaded"
+    time.sleep(1.0)
+    assert sighup(ca) == "reloaded"  # within the first one's grace: postpones its collection
+    assert can_issue(ca)
+    deadline = time.monotonic() + 25
+    while "collected what the replaced configuration left" not in ca.log() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)  # a second collection (the first reload's) would have come by now
+    assert ca.log().count("collected what the replaced configuration left") == 1, ca.log()[-2000:]
+    assert can_issue(ca)

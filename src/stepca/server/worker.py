@@ -82,6 +82,8 @@ TOKEN_PURGE_INTERVAL = 600.0
 LOG_FLUSH_INTERVAL = 0.2
 #: how often each worker copies the SQLite WAL back into the database file (off the write path)
 CHECKPOINT_INTERVAL = 1.0
+#: a full collection after reloads waits for the last of a burst, but no longer than this
+REFREEZE_MAX_DELAY = 120.0
 #: how often a worker gives its free heap pages back to the OS (stepca.server.memory)
 MEMORY_TRIM_INTERVAL = 60.0
 #: how often one worker of the cluster purges expired ACME nonces, orders and authorizations
@@ -365,6 +367,9 @@ class Worker:
         self._grace = SHUTDOWN_GRACE
         self._orphan = False
         self._handshaking = 0
+        #: the pending full collection after a reload or an admin change (``_release_later``)
+        self._refreeze: asyncio.TimerHandle | None = None
+        self._refreeze_since = 0.0
         #: connections past their TLS handshake and not yet closed
         self._open = 0
         self._connecting: set[asyncio.Task[None]] = set()
@@ -378,8 +383,28 @@ class Worker:
             await previous.provisioners.close()
 
         loop.call_later(SHUTDOWN_GRACE, lambda: loop.create_task(release()))
-        # once the task above let go of ``previous`` (nothing else refers to it)
-        loop.call_later(SHUTDOWN_GRACE + 1.0, memory.refreeze)
+        # once the task above let go of ``previous``: one full collection (a pause of ~0.1 s),
+        # so a burst of admin changes is collected once, after its last one (at most
+        # REFREEZE_MAX_DELAY after its first, so that a steady stream of changes still is)
+        now = loop.time()
+        if self._refreeze is not None and now - self._refreeze_since <= REFREEZE_MAX_DELAY:
+            self._refreeze.cancel()  # postponed to after this one
+        else:
+            self._refreeze_since = now  # a new burst (a pending one past the cap runs as planned)
+        handle: asyncio.TimerHandle | None = None
+
+        def refreeze() -> None:
+            if self._refreeze is handle:
+                self._refreeze = None
+            started = time.perf_counter()
+            memory.refreeze()
+            self.log.info(
+                "collected what the replaced configuration left",
+                worker=self.opts.worker_index,
+                duration=round(time.perf_counter() - started, 3),
+            )
+
+        handle = self._refreeze = loop.call_later(SHUTDOWN_GRACE + 1.0, refreeze)
 
     def _new_context(self, loaded: Loaded) -> ssl.SSLContext:
         ctx = build_server_context(loaded.config.tls, _trusted(self.runtime.current))
