@@ -207,3 +207,14 @@ def test_certificate_der_of_base64_with_whitespace() -> None:
         b64[i : i + 40] + "  " for i in range(0, len(b64), 40)
     )
     assert certificate_ders((spaced + "\n-----END CERTIFICATE-----\n").encode()) == [der]
+
+
+def test_der_lengths_in_every_form() -> None:
+    """Short form, one and two length octets (written inline), and longer ones."""
+    from stepca.crypto import der
+
+    for n in (0, 1, 127, 128, 255, 256, 300, 65535, 65536, 70000):
+        encoded = der.tlv(0x30, bytes(n))
+        tag, value, end = der.read_tlv(encoded)
+        assert (tag, len(value), end) == (0x30, n, len(encoded))
+        assert encoded[:-n or None] == bytes((0x30,)) + der._length(n)

@@ -339,7 +339,7 @@ class Authority:
 
 def _requested(value: object, now: datetime, field: str) -> datetime | None:
     """A requested validity bound: representable (400) and not far in the past (403)."""
-    if value is None:  # not asked for: the provisioner's default (most requests)
+    if value is None or value == "":  # not asked for: the provisioner's default (most requests)
         return None
     when = parse_time_duration(value, now, field)
     check_not_too_old(when, now, field)
