@@ -217,4 +217,4 @@ def test_der_lengths_in_every_form() -> None:
         encoded = der.tlv(0x30, bytes(n))
         tag, value, end = der.read_tlv(encoded)
         assert (tag, len(value), end) == (0x30, n, len(encoded))
-        assert encoded[:-n or None] == bytes((0x30,)) + der._length(n)
+        assert encoded[: -n or None] == bytes((0x30,)) + der._length(n)
