@@ -83,10 +83,13 @@ class MadeCertificate:
 
 @dataclass(frozen=True, slots=True)
 class SSHIssued:
-    blob: bytes
     made: MadeCertificate
     provisioner: Provisioner
     add_user_blob: bytes | None = None
+
+    @property
+    def blob(self) -> bytes:
+        return self.made.blob
 
     @property
     def serial(self) -> int:
@@ -241,7 +244,7 @@ class SSHAuthority:
             opts.valid_after or req.valid_after,
             opts.valid_before or req.valid_before,
         )
-        cert, blob = self._issue(
+        cert = self._issue(
             _CertSpec(
                 public_key=public_key,
                 cert_type=cert_type,
@@ -256,14 +259,14 @@ class SSHAuthority:
         await self.services.record(
             self._issue_op(
                 cert,
-                _record(cert, blob, provisioner, "sign"),
+                _record(cert, provisioner, "sign"),
                 UsedToken(opts.token_id, provisioner.id, opts.token_expires),
             )
         )
         add_user_blob = None
         if add_user_key is not None and _valid_for_add_user(cert_type, principals):
             add_user_blob = await self._add_user(add_user_key, cert, provisioner)
-        return SSHIssued(blob, cert, provisioner, add_user_blob)
+        return SSHIssued(cert, provisioner, add_user_blob)
 
     def validity(
         self,
@@ -321,7 +324,7 @@ class SSHAuthority:
         """The add-user certificate: lets ``provisioner`` run useradd for the first principal."""
         principal = subject.valid_principals[0].decode()
         command = self.add_user_command.replace("<principal>", principal)
-        cert, blob = self._issue(
+        cert = self._issue(
             _CertSpec(
                 public_key=key,
                 cert_type="user",
@@ -332,10 +335,10 @@ class SSHAuthority:
                 critical_options=((b"force-command", command.encode()),),
             )
         )
-        await self.services.record(self._issue_op(cert, _record(cert, blob, provisioner, "sign"), None))
-        return blob
+        await self.services.record(self._issue_op(cert, _record(cert, provisioner, "sign"), None))
+        return cert.blob
 
-    def _issue(self, spec: _CertSpec) -> tuple[MadeCertificate, bytes]:
+    def _issue(self, spec: _CertSpec) -> MadeCertificate:
         signer = self.signers[spec.cert_type]
         if signer is None:
             raise NotImplementedByCA(f"{spec.cert_type} certificate signing is not enabled")
@@ -355,10 +358,9 @@ class SSHAuthority:
             )
         else:
             blob = self._build(spec, signer, serial)
-        made = MadeCertificate(
+        return MadeCertificate(
             blob, serial, spec.key_id.encode(), list(spec.principals), spec.valid_after, spec.valid_before
         )
-        return made, blob
 
     @staticmethod
     def _build(spec: _CertSpec, signer: PrivateKey, serial: int) -> bytes:
@@ -467,7 +469,7 @@ class SSHAuthority:
             hi = claims.max_user_ssh_dur if cert_type == "user" else claims.max_host_ssh_dur
             self._check_duration(timedelta(seconds=lifetime), lo, hi)
         start = int(time.time()) - int(self.backdate.total_seconds())
-        cert, blob = self._issue(
+        cert = self._issue(
             _CertSpec(
                 public_key=key,
                 cert_type=cert_type,
@@ -482,11 +484,11 @@ class SSHAuthority:
         await self.services.record(
             self._issue_op(
                 cert,
-                _record(cert, blob, pop.provisioner, origin),
+                _record(cert, pop.provisioner, origin),
                 UsedToken(pop.token_id, pop.provisioner.id, pop.token_expires),
             )
         )
-        return SSHIssued(blob, cert, pop.provisioner)
+        return SSHIssued(cert, pop.provisioner)
 
     def _issue_op(self, cert: MadeCertificate, record: CertificateRecord, token: UsedToken | None) -> IssueOp:
         """The write of an SSH certificate with its audit line (the principals are its names)."""
@@ -575,10 +577,10 @@ def _valid_for_add_user(cert_type: str, principals: tuple[str, ...]) -> bool:
     return len(principals) == 1 or (len(principals) == 2 and principals[1].find("@") > 0)
 
 
-def _record(cert: MadeCertificate, blob: bytes, provisioner: Provisioner, origin: str) -> CertificateRecord:
+def _record(cert: MadeCertificate, provisioner: Provisioner, origin: str) -> CertificateRecord:
     return CertificateRecord(
         serial=str(cert.serial),
-        der=blob,
+        der=cert.blob,
         provisioner=provisioner.name,
         subject=cert.key_id.decode(errors="replace"),
         not_before=cert.valid_after,

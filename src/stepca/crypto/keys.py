@@ -14,30 +14,26 @@ PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519Public
 PRIVATE_KEY_TYPES = (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)
 
 _KINDS: dict[type, str] = {}
+_KIND_CLASSES: tuple[tuple[str, type], ...] = (
+    ("ec", ec.EllipticCurvePublicKey),
+    ("rsa", rsa.RSAPublicKey),
+    ("ed25519", ed25519.Ed25519PublicKey),
+    ("ec private", ec.EllipticCurvePrivateKey),
+    ("rsa private", rsa.RSAPrivateKey),
+    ("ed25519 private", ed25519.Ed25519PrivateKey),
+)
 
 
 def key_kind(key: object) -> str:
     """``"ec"``, ``"rsa"`` or ``"ed25519"`` for one of cryptography's public keys, the same with
-    ``" private"`` for its private keys, else ``""``. After a type's first call, one dict lookup: ``isinstance`` against
-    cryptography's key ABCs runs a Python frame (``ABCMeta.__instancecheck__``) each time, and
-    the request path asks several times per certificate."""
+    ``" private"`` for its private keys, else ``""``. After a type's first call, one dict
+    lookup: ``isinstance`` against cryptography's key ABCs runs a Python frame
+    (``ABCMeta.__instancecheck__``) each time, and the request path asks several times per
+    certificate."""
     cls = type(key)
     kind = _KINDS.get(cls)
     if kind is None:
-        if isinstance(key, ec.EllipticCurvePublicKey):
-            kind = "ec"
-        elif isinstance(key, rsa.RSAPublicKey):
-            kind = "rsa"
-        elif isinstance(key, ed25519.Ed25519PublicKey):
-            kind = "ed25519"
-        elif isinstance(key, ec.EllipticCurvePrivateKey):
-            kind = "ec private"
-        elif isinstance(key, rsa.RSAPrivateKey):
-            kind = "rsa private"
-        elif isinstance(key, ed25519.Ed25519PrivateKey):
-            kind = "ed25519 private"
-        else:
-            kind = ""
+        kind = next((name for name, abc in _KIND_CLASSES if isinstance(key, abc)), "")
         _KINDS[cls] = kind
     return kind
 

@@ -88,8 +88,6 @@ class LeafEncoder:
         key = self.key
         if self._ec_key is not None:  # the usual issuer: no isinstance on a key ABC per call
             return self._ec_key.sign(tbs, self._ecdsa)
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            return key.sign(tbs, self._ecdsa)
         if isinstance(key, rsa.RSAPrivateKey):
             return key.sign(tbs, padding.PKCS1v15(), self.hash)  # type: ignore[arg-type]
         if isinstance(key, ed25519.Ed25519PrivateKey):

@@ -63,7 +63,7 @@ def freeze_start_up_objects() -> None:
 
 def refreeze() -> None:
     """After a reload dropped the previous authority: one full collection of everything, then
-    freeze what is alive again (a pause of one full collection, once per reload)."""
+    freeze what is alive again (a pause of one full collection, once per burst of reloads)."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()

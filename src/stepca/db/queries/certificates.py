@@ -53,11 +53,7 @@ def row(c: CertificateRecord, now: int, audit: AuditEvent | None = None) -> tupl
     )
 
 
-def get(conn: Connection, serial: str, kind: str) -> CertificateRecord | None:
-    t = schema.certificates
-    r = conn.execute(select(t).where(t.c.serial == serial, t.c.kind == kind)).first()
-    if r is None:
-        return None
+def _record(r: Any) -> CertificateRecord:
     return CertificateRecord(
         serial=r.serial,
         der=bytes(r.der),
@@ -68,6 +64,12 @@ def get(conn: Connection, serial: str, kind: str) -> CertificateRecord | None:
         kind=r.kind,
         origin=r.origin,
     )
+
+
+def get(conn: Connection, serial: str, kind: str) -> CertificateRecord | None:
+    t = schema.certificates
+    r = conn.execute(select(t).where(t.c.serial == serial, t.c.kind == kind)).first()
+    return None if r is None else _record(r)
 
 
 _c, _r = schema.certificates, schema.revocations
@@ -85,17 +87,7 @@ def get_with_revocation(conn: Connection, serial: str, kind: str) -> tuple[Certi
     r = conn.execute(_GET_WITH_REVOCATION, {"serial": serial, "kind": kind}).first()
     if r is None:
         return None, False
-    record = CertificateRecord(
-        serial=r.serial,
-        der=bytes(r.der),
-        provisioner=r.provisioner,
-        subject=r.subject,
-        not_before=r.not_before,
-        not_after=r.not_after,
-        kind=r.kind,
-        origin=r.origin,
-    )
-    return record, r.revoked_serial is not None
+    return _record(r), r.revoked_serial is not None
 
 
 def count(conn: Connection, kind: str) -> int:
