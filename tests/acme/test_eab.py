@@ -229,3 +229,14 @@ def test_eab_through_the_admin_api(tmp_path: Path) -> None:
         assert "not found" in assert_one_line_error(gone)
     finally:
         ca.stop()
+
+
+def test_eab_key_ids_never_start_with_a_dash() -> None:
+    """They are typed as an argument (``step ca acme eab remove PROVISIONER KEY_ID``), where a
+    leading dash would be read as an option (one id in 64 did before)."""
+    from stepca.db.acme_records import new_eab_key_id
+
+    ids = [new_eab_key_id() for _ in range(3000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and not i.startswith("-") for i in ids)
+    assert any("-" in i for i in ids)  # still the whole base64url alphabet

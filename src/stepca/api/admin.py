@@ -190,7 +190,7 @@ async def create_eab_key(request: web.Request, ca: Authority, fields: dict[str, 
     import secrets
     import time
 
-    from stepca.db.acme_records import AddEABKeyOp, EABKeyRecord
+    from stepca.db.acme_records import AddEABKeyOp, EABKeyRecord, new_eab_key_id
 
     await _caller(request, fields)
     prov = _acme_provisioner(ca, request.match_info["provisioner"])
@@ -205,7 +205,7 @@ async def create_eab_key(request: web.Request, ca: Authority, fields: dict[str, 
             f"an ACME EAB key with reference '{reference}' already exists for provisioner '{prov}'"
         )
     key = EABKeyRecord(
-        id=secrets.token_urlsafe(24),
+        id=new_eab_key_id(),
         provisioner=prov,
         reference=reference,
         hmac_key=secrets.token_bytes(32),

@@ -123,7 +123,7 @@ def _api(call: Any) -> Any:
 def add(provisioner: str, reference: str, ca_config: str | None, **opts: Any) -> None:
     """Add an ACME External Account Binding key to PROVISIONER (REFERENCE: your system's name for it)."""
     from stepca.cli._ui import fail
-    from stepca.db.acme_records import AddEABKeyOp, EABKeyRecord
+    from stepca.db.acme_records import AddEABKeyOp, EABKeyRecord, new_eab_key_id
     from stepca.db.queries import acme as q
 
     client = _remote(opts, ca_config)
@@ -143,7 +143,7 @@ def add(provisioner: str, reference: str, ca_config: str | None, **opts: Any) ->
                 f"an ACME EAB key with reference '{reference}' already exists for provisioner '{provisioner}'"
             )
         key = EABKeyRecord(
-            id=secrets.token_urlsafe(24),
+            id=new_eab_key_id(),
             provisioner=provisioner,
             reference=reference,
             hmac_key=secrets.token_bytes(32),

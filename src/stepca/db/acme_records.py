@@ -7,6 +7,7 @@ executors are in ``stepca.db.queries.acme``.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Literal
 
@@ -65,6 +66,16 @@ class ChallengeRecord:
     status: str
     validated_at: int
     error: str  # a problem document, JSON, or ""
+
+
+def new_eab_key_id() -> str:
+    """A random EAB key id (192 bits, base64url) that does not start with ``-``: it is typed as
+    an argument (``step ca acme eab remove PROVISIONER KEY_ID``), where a leading dash would be
+    read as an option."""
+    while True:
+        key_id = secrets.token_urlsafe(24)
+        if not key_id.startswith("-"):
+            return key_id
 
 
 @dataclass(frozen=True, slots=True)
