@@ -12,7 +12,9 @@ One throw-away PKI (``step ca init``), two step-ca processes on it with their ow
 databases, both started before any load (one per side, all cores each). For each endpoint: a
 warm-up run per side, then interleaved pairs of the same wrk load (bench/sign_wrk.lua, one-time
 tokens made beforehand, keep-alive connections): A B, B A, A B, ... one side idle while the
-other is measured. Prints each pair, the median of the per-pair ratios B/A, the CPU model and
+other is measured. Each run also reports the machine's steal (/proc/stat: time the hypervisor
+gave to another guest); the median over the pairs with steal <= 2 % on both sides is printed
+beside the median over all pairs. Prints each pair, the median of the per-pair ratios B/A, the CPU model and
 ``openssl speed -seconds 1 ecdsap256``, and a markdown table to paste into docs/benchmarks.md.
 
 Endpoints: ``sign`` POST /1.0/sign; ``renew`` POST /1.0/renew over mTLS (wrk presents a client
@@ -40,6 +42,7 @@ from benchlib import (  # noqa: E402
     BIN,
     CACHE,
     ENDPOINTS,
+    STEADY_STEAL_PCT,
     Load,
     init_pki,
     machine,
@@ -194,6 +197,12 @@ def main() -> None:
                     f"{ENDPOINTS[endpoint]}: median B/A throughput {summary['throughput_ratio_median']:.3f} "
                     f"({lo:.3f}-{hi:.3f}), p99 {summary['p99_ratio_median']:.3f} ({plo:.3f}-{phi:.3f})"
                 )
+                if "steady_throughput_ratio_median" in summary:
+                    print(
+                        f"{ENDPOINTS[endpoint]}: over the {summary['steady_pairs']} pairs with steal <= "
+                        f"{STEADY_STEAL_PCT:g} %: throughput {summary['steady_throughput_ratio_median']:.3f}, "
+                        f"p99 {summary['steady_p99_ratio_median']:.3f}"
+                    )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("\n--- markdown (docs/benchmarks.md) ---")

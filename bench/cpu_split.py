@@ -21,7 +21,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import Bodies, free_port, init_pki, need_wrk, run_wrk, sqlite_db, start_ca
+from benchlib import (
+    Bodies,
+    cpu_times,
+    free_port,
+    init_pki,
+    machine_shares,
+    need_wrk,
+    run_wrk,
+    sqlite_db,
+    start_ca,
+)
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -69,18 +79,19 @@ def main() -> None:
             run_wrk(ca.url + path, args.endpoint, warm, duration=3, connections=args.connections)
             load = bodies.write(args.endpoint, 3500 * args.duration, base / "load")
             pids = ca.worker_pids()
-            before, wrk_before = snapshot(pids), os.times()
+            before, wrk_before, machine_before = snapshot(pids), os.times(), cpu_times()
             result = run_wrk(ca.url + path, args.endpoint, load, duration=args.duration,
                              connections=args.connections)  # fmt: skip
-            after, wrk_after = snapshot(pids), os.times()
+            after, wrk_after, machine_after = snapshot(pids), os.times(), cpu_times()
         finally:
             ca.stop()
     n = result["requests"]
-    split = {"event loop": 0, "other threads": 0}
+    split = {"workers' event loops": 0, "workers' other threads (the database writer)": 0}
     switches = []
     for (pid, tid), (ticks, ctx) in after.items():
         ticks0, ctx0 = before.get((pid, tid), (0, 0))
-        split["event loop" if pid == tid else "other threads"] += ticks - ticks0
+        where = "workers' event loops" if pid == tid else "workers' other threads (the database writer)"
+        split[where] += ticks - ticks0
         if ctx - ctx0 > n // 100:
             switches.append((pid, tid, (ctx - ctx0) / n))
     wrk = (wrk_after.children_user + wrk_after.children_system) - (
@@ -88,10 +99,12 @@ def main() -> None:
     )
     print(f"{path}: {result['certs_per_s']:,.0f} certs/s, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, "
           f"{len(pids)} workers, {n} requests")  # fmt: skip
+    idle, steal = machine_shares(machine_before, machine_after)
+    print(f"machine: idle {idle} %, steal {steal} % (time the hypervisor gave to another guest)")
     print("| where | CPU per certificate |")
     print("|---|---|")
     for name, ticks in split.items():
-        print(f"| workers' {name} | {1e6 * ticks / TICK / n:.0f} µs |")
+        print(f"| {name} | {1e6 * ticks / TICK / n:.0f} µs |")
     print(f"| wrk | {1e6 * wrk / n:.0f} µs |")
     for pid, tid, per in sorted(switches):
         kind = "event loop" if pid == tid else "thread"
