@@ -46,8 +46,9 @@ from stepca.jobs import DEFAULT_LEASE_TIME, Job, Scheduler, Scope
 from stepca.redact import clean
 from stepca.revocation import ocsp
 from stepca.revocation.publisher import RevocationPublisher, settings_for
-from stepca.server import memory, parent
+from stepca.server import fastpath, memory, parent
 from stepca.server.balance import DEFER_STEP, MAX_DEFER, ConnectionShares
+from stepca.server.fastpath import FastPath, FastRequest
 from stepca.server.loader import Loaded, LoadError, Secrets, load
 from stepca.server.logs import ServerLog
 from stepca.server.tls import (
@@ -433,12 +434,15 @@ class Worker:
         insecure_runner = await self._start_insecure()
         metrics_runner = await self._start_metrics()
 
+        fast = FastPath(app, MAX_BODY) if fastpath.enabled() else None
+
         def protocol() -> web.RequestHandler:
             return _Protocol(
                 server,
                 self._bounded_body,
                 self._connection_opened,
                 self._connection_closed,
+                fast,
                 loop=loop,
                 access_log=None,  # aiohttp accepts None: no access log
                 keepalive_timeout=KEEPALIVE_TIMEOUT,
@@ -908,7 +912,10 @@ def aiohttp_payload_errors() -> type[Exception]:
 class _Protocol(web.RequestHandler):
     """aiohttp's protocol, with every request's body read (bounded) before the application sees
     it, and its own error responses (bad request line, bad header) that never quote what the
-    client sent: they may hold a token."""
+    client sent: they may hold a token.
+
+    With ``fast``, a connection's plainest issuance requests skip aiohttp (``fastpath.py``) until
+    the first bytes that are not one: from then on the connection is aiohttp's."""
 
     def __init__(
         self,
@@ -916,6 +923,7 @@ class _Protocol(web.RequestHandler):
         bounded_body: BodyGate,
         on_open: Callable[[], None],
         on_close: Callable[[], None],
+        fast: FastPath | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(manager, **kwargs)
@@ -927,6 +935,11 @@ class _Protocol(web.RequestHandler):
             return bounded_body(request, app_handler)
 
         self._request_handler = handle
+        self._fast = fast
+        #: the fast request being answered, and what arrived meanwhile
+        self._fast_task: asyncio.Task[None] | None = None
+        self._fast_pending = bytearray()
+        self._fast_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._on_open()
@@ -935,6 +948,72 @@ class _Protocol(web.RequestHandler):
     def connection_lost(self, exc: BaseException | None) -> None:
         super().connection_lost(exc)
         self._on_close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._fast is None:
+            super().data_received(data)
+            return
+        if self._force_close or self._close or not data:
+            return
+        if self._fast_task is not None:  # answered in order: after the one in flight
+            self._fast_pending += data
+            if len(self._fast_pending) > MAX_BODY + fastpath.MAX_HEAD and self.transport is not None:
+                self._fast_paused = True
+                self.transport.pause_reading()
+            return
+        self._fast_feed(data)
+
+    def _fast_feed(self, data: bytes | bytearray) -> None:
+        assert self._fast is not None
+        taken = self._fast.take(data, self) if data else None
+        if taken is None:
+            self._fast = None  # aiohttp's from here on, starting at this message boundary
+            if data:
+                super().data_received(bytes(data))
+            return
+        handler, request, rest = taken
+        self._fast_pending = bytearray(rest)
+        # as aiohttp does for a request being handled: the keep-alive timer waits for it
+        self._next_keepalive_close_time = self._loop.time() + self._keepalive_timeout
+        self._fast_task = self._loop.create_task(self._fast_answer(handler, request))
+
+    async def _fast_answer(self, handler: fastpath.Handler, request: FastRequest) -> None:
+        assert self._fast is not None
+        fast = self._fast
+        try:
+            response = await handler(request)
+            wire = fast.serialize(response, request.close)
+        except BaseException:
+            self._fast_task = None
+            self.force_close()
+            raise
+        self._fast_task = None
+        transport = self.transport
+        if wire is None or transport is None or transport.is_closing():
+            self.force_close()
+            return
+        body, keep_alive = wire
+        transport.write(body)
+        if not keep_alive or self._close or self._force_close:
+            self.force_close()
+            return
+        self._next_keepalive_close_time = self._loop.time() + self._keepalive_timeout
+        if self._keepalive_handle is None:
+            self._keepalive_handle = self._loop.call_at(
+                self._next_keepalive_close_time, self._process_keepalive
+            )
+        pending, self._fast_pending = self._fast_pending, bytearray()
+        if self._fast_paused:
+            self._fast_paused = False
+            transport.resume_reading()
+        if pending:
+            self._fast_feed(pending)
+
+    async def shutdown(self, timeout: float | None = 15.0) -> None:
+        task = self._fast_task
+        if task is not None and not task.done():  # the answer in flight is written first
+            await asyncio.wait([task], timeout=timeout)
+        await super().shutdown(timeout)
 
     def handle_error(
         self,
