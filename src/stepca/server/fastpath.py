@@ -168,7 +168,8 @@ class FastPath:
             elif low in _REFUSED:
                 return None
             headers.add(name, value)
-        if length < 0 or length > self.max_body or len(data) < end + 4 + length:
+        length = max(length, 0)  # neither a length nor a transfer coding: no body (RFC 9112 6.3)
+        if length > self.max_body or len(data) < end + 4 + length:
             return None
         body = bytes(data[end + 4 : end + 4 + length])
         rest = bytes(data[end + 4 + length :])
