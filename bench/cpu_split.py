@@ -1,7 +1,7 @@
 """CPU per certificate, split by thread: each worker's event loop, its other threads (the
 database writer, readers) and wrk, under the wrk load of bench/sign_bench.py.
 
-    .venv/bin/python bench/cpu_split.py [--endpoint sign|ssh] [--workers N] [--duration 10] [--bin-dir DIR]
+    .venv/bin/python bench/cpu_split.py [--endpoint sign|renew|ssh] [--workers N] [--duration 10] [--bin-dir DIR]
 
 Reads /proc/<pid>/task/*/stat before and after one run (utime + stime, all threads of every
 worker) and wrk's own CPU time; also the voluntary + involuntary context switches per
@@ -22,7 +22,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import (
+    ENDPOINTS,
     Bodies,
+    client_certificate,
     cpu_times,
     free_port,
     init_pki,
@@ -54,7 +56,7 @@ def snapshot(pids: list[int]) -> dict[tuple[int, int], tuple[int, int]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--endpoint", default="sign", choices=["sign", "ssh"])
+    ap.add_argument("--endpoint", default="sign", choices=["sign", "renew", "ssh"])
     ap.add_argument("--workers", type=int, default=0, help="default: one per core")
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
@@ -72,16 +74,22 @@ def main() -> None:
         cfg = pki.config_copy(base / "ca.json", port=free_port(), db=sqlite_db(base / "db"))
         extra = {"bin_dir": args.bin_dir} if args.bin_dir else {}
         ca = start_ca("split", pki, cfg, workers=args.workers, log_dir=base, **extra)
-        path = "/1.0/ssh/sign" if args.endpoint == "ssh" else "/1.0/sign"
+        path = ENDPOINTS[args.endpoint]
         try:
             bodies = Bodies(pki)
-            warm = bodies.write(args.endpoint, 3000 * 3, base / "warm")
-            run_wrk(ca.url + path, args.endpoint, warm, duration=3, connections=args.connections)
-            load = bodies.write(args.endpoint, 3500 * args.duration, base / "load")
+            # renew: mTLS with a certificate this CA issued, nothing used up (no bodies)
+            env = client_certificate(ca, pki, bodies, base) if args.endpoint == "renew" else {}
+
+            def load_file(name: str, count: int) -> Path | None:
+                return None if args.endpoint == "renew" else bodies.write(args.endpoint, count, base / name)
+
+            warm = load_file("warm", 3000 * 3)
+            run_wrk(ca.url + path, args.endpoint, warm, duration=3, connections=args.connections, env=env)
+            load = load_file("load", 3500 * args.duration)
             pids = ca.worker_pids()
             before, wrk_before, machine_before = snapshot(pids), os.times(), cpu_times()
             result = run_wrk(ca.url + path, args.endpoint, load, duration=args.duration,
-                             connections=args.connections)  # fmt: skip
+                             connections=args.connections, env=env)  # fmt: skip
             after, wrk_after, machine_after = snapshot(pids), os.times(), cpu_times()
         finally:
             ca.stop()
