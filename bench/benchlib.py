@@ -180,6 +180,7 @@ def start_ca(
     log_dir: Path,
     timeout: float = 120,
     extra_args: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> CA:
     """Start ``bin_dir/step-ca ca_json`` and wait until /health answers; ``startup_s`` is the
     time from the spawn to the first healthy answer (key decryption and database open included)."""
@@ -193,7 +194,7 @@ def start_ca(
         t0 = time.monotonic()
         proc = subprocess.Popen(
             cmd,
-            env=pki.env,
+            env={**pki.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

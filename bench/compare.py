@@ -113,6 +113,16 @@ def build_venv(sha: str, cache: Path) -> Path:
     return venv / "bin"
 
 
+def _env_pairs(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--env-a/--env-b take NAME=VALUE, not {item!r}")
+        out[name] = value
+    return out
+
+
 def describe_working_tree() -> str:
     head = git("rev-parse", "--short=12", "HEAD")
     dirty = git("status", "--porcelain", "--untracked-files=no")
@@ -142,7 +152,16 @@ def main() -> None:
         action="store_true",
         help="B serves Prometheus metrics (metricsAddress on a free port): the cost of metrics on the hot path",
     )
+    ap.add_argument(
+        "--env-a",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for A's step-ca only (repeatable): compare settings of one build",
+    )
+    ap.add_argument("--env-b", action="append", default=[], metavar="NAME=VALUE", help="the same for B")
     args = ap.parse_args()
+    side_env = {"A": _env_pairs(args.env_a), "B": _env_pairs(args.env_b)}
     endpoints = [e.strip() for e in args.endpoint.split(",") if e.strip()]
     unknown = [e for e in endpoints if e not in ENDPOINTS]
     if unknown or not endpoints:
@@ -162,7 +181,9 @@ def main() -> None:
     base_desc = f"{base_sha[:12]} ({base_rev})"
 
     info = machine()  # measured before the CAs start, with the machine as quiet as it gets
-    print(f"A = base {base_desc}\nB = candidate {cand_desc}")
+    env_text = {k: "".join(f" {n}={v}" for n, v in e.items()) for k, e in side_env.items()}
+    base_desc += env_text["A"]
+    print(f"A = base {base_desc}\nB = candidate {cand_desc}{env_text['B']}")
     print_machine(info)
     tmp = Path(tempfile.mkdtemp(prefix="stepca-compare-"))
     sections: dict[str, tuple[list[dict[str, dict[str, Any]]], dict[str, Any]]] = {}
@@ -178,7 +199,17 @@ def main() -> None:
                 cfg = json.loads(ca_json.read_text())
                 cfg["metricsAddress"] = f"127.0.0.1:{_free_port()}"
                 ca_json.write_text(json.dumps(cfg, indent=2))
-            cas.append(start_ca(label, pki, ca_json, bin_dir=bin_dir, workers=args.workers, log_dir=tmp))
+            cas.append(
+                start_ca(
+                    label,
+                    pki,
+                    ca_json,
+                    bin_dir=bin_dir,
+                    workers=args.workers,
+                    log_dir=tmp,
+                    env=side_env[label],
+                )
+            )
         with running(cas):
             print(f"start-up: A {cas[0].startup_s:.2f}s, B {cas[1].startup_s:.2f}s")
             for endpoint in endpoints:
@@ -207,7 +238,7 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     print("\n--- markdown (docs/benchmarks.md) ---")
     print(
-        f"A = `{base_desc}`, B = `{cand_desc.split(' (')[0]}`; {info['cpu']}, {info['cores']} cores; "
+        f"A = `{base_desc}`, B = `{cand_desc.split(' (')[0]}{env_text['B']}`; {info['cpu']}, {info['cores']} cores; "
         f"`openssl speed -seconds 1 ecdsap256`: {info['openssl_speed_ecdsap256']}; "
         f"{args.pairs} interleaved pairs x {args.duration:g} s, {args.connections} connections, "
         f"load average before {info['loadavg'][0]}.\n"
