@@ -604,7 +604,7 @@ def summarize(results: list[dict[str, dict[str, Any]]], a: str, b: str) -> dict[
             for side in (a, b)
         },
         "non_2xx": sum(p[s]["non_2xx"] for p in results for s in (a, b)),
-        **_steady(results, a, b),
+        **_steady_medians(results, a, b),
     }
 
 
@@ -612,7 +612,7 @@ def steady(pair: dict[str, dict[str, Any]], a: str, b: str) -> bool:
     return all(pair[s].get("steal_pct", 0) <= STEADY_STEAL_PCT for s in (a, b))
 
 
-def _steady(results: list[dict[str, dict[str, Any]]], a: str, b: str) -> dict[str, Any]:
+def _steady_medians(results: list[dict[str, dict[str, Any]]], a: str, b: str) -> dict[str, Any]:
     """The median ratio over the pairs the hypervisor left alone (steal <= STEADY_STEAL_PCT on
     both sides), when there are at least three of them."""
     import statistics

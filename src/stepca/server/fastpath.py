@@ -13,10 +13,10 @@ Anything else goes to aiohttp, which parses it as it always did: another method 
 string, HTTP/1.0, ``Transfer-Encoding``, ``Content-Encoding``, ``Expect``, ``Upgrade``, a
 ``Connection`` header other than ``keep-alive`` or ``close``, a repeated or non-numeric
 ``Content-Length``, a header name or value outside the plain characters, a header block or body
-that has not fully arrived, a body larger than the API's limit. The first time a connection sends such bytes, the
-connection is aiohttp's for good (``_Protocol`` in ``worker.py``): its parser then starts at a
-message boundary, and answers are never reordered, since a fast request still in flight is
-answered before anything that came after it is looked at.
+that has not fully arrived, a body larger than the API's limit. The first time a connection sends
+such bytes, the connection is aiohttp's for good (``_Protocol`` in ``worker.py``): its parser then
+starts at a message boundary, and answers are never reordered, since a fast request still in
+flight is answered before anything that came after it is looked at.
 
 ``STEPCA_HTTP_FAST_PATH=0`` turns it off (every request through aiohttp).
 """
@@ -41,7 +41,9 @@ MAX_HEAD = 8192
 MAX_HEADERS = 64
 
 # one header line: a token name, a colon, a value of visible ASCII, spaces and tabs
-_HEADER_BLOCK = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e]*\r\n){0,64}")
+_HEADER_BLOCK = re.compile(
+    rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e]*\r\n){0," + str(MAX_HEADERS).encode() + rb"}"
+)
 _REFUSED = frozenset({"transfer-encoding", "content-encoding", "expect", "upgrade", "te", "trailer"})
 _EMPTY_QUERY: MultiDictProxy[str] = MultiDictProxy(MultiDict())
 _SERVER = f"Server: {SERVER_SOFTWARE}\r\n".encode()
@@ -56,7 +58,17 @@ def enabled() -> bool:
 class FastRequest:
     """What the handlers of the hot routes read of a request, under ``web.Request``'s names."""
 
-    __slots__ = ("_body", "close", "headers", "match_info", "method", "path", "protocol", "transport")
+    __slots__ = (
+        "_body",
+        "close",
+        "headers",
+        "match_info",
+        "method",
+        "path",
+        "protocol",
+        "remote",
+        "transport",
+    )
 
     version = HttpVersion11
     body_exists = True
@@ -70,6 +82,7 @@ class FastRequest:
         body: bytes,
         match_info: UrlMappingMatchInfo,
         protocol: Any,
+        close: bool,
     ) -> None:
         self.method = "POST"
         self.path = path
@@ -79,7 +92,10 @@ class FastRequest:
         self.protocol = protocol
         self.transport = protocol.transport
         #: the client sent ``Connection: close``: answered, then closed
-        self.close = False
+        self.close = close
+        peer = self.transport.get_extra_info("peername") if self.transport is not None else None
+        #: the peer's address, as aiohttp's ``remote``
+        self.remote = None if peer is None else str(peer[0]) if isinstance(peer, list | tuple) else str(peer)
 
     @property
     def path_qs(self) -> str:
@@ -88,13 +104,6 @@ class FastRequest:
     @property
     def content_length(self) -> int:
         return len(self._body)
-
-    @property
-    def remote(self) -> str | None:
-        peer = self.transport.get_extra_info("peername") if self.transport is not None else None
-        if peer is None:
-            return None
-        return str(peer[0]) if isinstance(peer, list | tuple) else str(peer)
 
     async def read(self) -> bytes:
         return self._body
@@ -173,17 +182,20 @@ class FastPath:
             return None
         body = bytes(data[end + 4 : end + 4 + length])
         rest = bytes(data[end + 4 + length :])
-        request = FastRequest(parts[1].decode("ascii"), CIMultiDictProxy(headers), body, route[1], protocol)
-        request.close = close
+        path = parts[1].decode("ascii")
+        request = FastRequest(path, CIMultiDictProxy(headers), body, route[1], protocol, close)
         return route[0], request, b"" if close else rest
 
     def serialize(self, response: web.StreamResponse, close: bool = False) -> tuple[bytes, bool] | None:
         """The response's bytes as aiohttp writes them, and whether the connection stays open
         (not when ``close``: the client asked); None for a response this path does not write (a
         stream, cookies, compression)."""
-        if not isinstance(response, web.Response) or response.cookies or response.compression:
-            return None
-        if response.chunked:
+        if (
+            not isinstance(response, web.Response)
+            or response.cookies
+            or response.compression
+            or response.chunked
+        ):
             return None
         body = response.body
         if body is None:

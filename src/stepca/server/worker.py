@@ -965,11 +965,10 @@ class _Protocol(web.RequestHandler):
 
     def _fast_feed(self, data: bytes | bytearray) -> None:
         assert self._fast is not None
-        taken = self._fast.take(data, self) if data else None
+        taken = self._fast.take(data, self)
         if taken is None:
             self._fast = None  # aiohttp's from here on, starting at this message boundary
-            if data:
-                super().data_received(bytes(data))
+            super().data_received(bytes(data))
             return
         handler, request, rest = taken
         self._fast_pending = bytearray(rest)
@@ -984,10 +983,10 @@ class _Protocol(web.RequestHandler):
             response = await handler(request)
             wire = fast.serialize(response, request.close)
         except BaseException:
-            self._fast_task = None
             self.force_close()
             raise
-        self._fast_task = None
+        finally:
+            self._fast_task = None
         transport = self.transport
         if wire is None or transport is None or transport.is_closing():
             self.force_close()
